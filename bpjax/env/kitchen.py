@@ -1,0 +1,225 @@
+"""The kitchen MDP as a pure, jittable, vmappable JAX environment.
+
+Rules: ``shared`` kitchen spec (see README). Interface (gymnax style)::
+
+    env, params = make_kitchen(spec)
+    obs, state = env.reset(key, params)
+    obs, state, reward, terminated, truncated, info = env.step(key, state, action, params)
+
+Actions are flat: ``a < W*S`` assigns worker ``a // S`` to slot ``a % S``; ``W*S`` ends the tick. After every
+step, if no assignment is legal, time advances inside that step to the next tick where one is (or the episode
+ends), so every decision the agent sees is a real choice; the step's reward is minus the ticks elapsed.
+
+Illegal actions (busy worker, unavailable slot, missing skill, out of range, or any action on an ended
+episode in :meth:`Kitchen.step_env`) are a no-op: state unchanged, reward 0, ``info["illegal_action"]`` True.
+:meth:`Kitchen.step` auto-resets ended episodes, like gymnax.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from bpjax.env.config import KitchenSpec
+from bpjax.env.types import EnvParams, EnvState
+
+NEVER = np.int32(2**30)  # a tick beyond any horizon
+
+
+def make_params(spec: KitchenSpec) -> EnvParams:
+    """Numeric tables of a validated kitchen."""
+    n_workers, n_slots, per_order = spec.n_workers, spec.n_slots, spec.slots_per_order
+    duration = np.zeros((n_workers, n_slots), np.int32)
+    can_do = np.zeros(n_workers, np.uint32)
+    predecessors = np.zeros(n_slots, np.uint32)
+    slot_arrival = np.full(n_slots, NEVER, np.int32)
+    slot_type = np.full(n_slots, len(spec.task_types), np.int32)
+    real = 0
+    for slot in range(n_slots):
+        subtask = spec.slot_subtask(slot)
+        if subtask is None:
+            continue
+        order = slot // per_order
+        real |= 1 << slot
+        slot_arrival[slot] = spec.orders[order].arrival
+        slot_type[slot] = subtask.task_type
+        predecessors[slot] = sum(1 << (order * per_order + p) for p in subtask.after)
+        for w, worker in enumerate(spec.workers):
+            ticks = worker.ticks[subtask.task_type]
+            if ticks is not None:
+                duration[w, slot] = ticks
+                can_do[w] |= np.uint32(1 << slot)
+    return EnvParams(
+        duration=jnp.asarray(duration),
+        can_do=jnp.asarray(can_do),
+        predecessors=jnp.asarray(predecessors),
+        slot_arrival=jnp.asarray(slot_arrival),
+        slot_type=jnp.asarray(slot_type),
+        order_arrival=jnp.asarray([o.arrival for o in spec.orders], jnp.int32),
+        real=jnp.uint32(real),
+        handoff=jnp.int32(spec.handoff),
+        max_ticks=jnp.int32(spec.max_ticks),
+    )
+
+
+def _bits(flags: jax.Array) -> jax.Array:
+    """Pack booleans along the last axis (bit i = flags[..., i]) into a uint32."""
+    weights = jnp.left_shift(jnp.uint32(1), jnp.arange(flags.shape[-1], dtype=jnp.uint32))
+    return jnp.sum(jnp.where(flags, weights, jnp.uint32(0)), axis=-1, dtype=jnp.uint32)
+
+
+def _unbits(mask: jax.Array, n: int) -> jax.Array:
+    """Unpack a uint32 bitmask into n booleans along a new last axis."""
+    return (jnp.right_shift(mask[..., None], jnp.arange(n, dtype=jnp.uint32)) & 1).astype(bool)
+
+
+@dataclass(frozen=True)
+class Kitchen:
+    """Static sizes of a kitchen; all numbers live in :class:`EnvParams`."""
+
+    n_workers: int
+    n_slots: int
+    n_types: int
+
+    @property
+    def n_actions(self) -> int:
+        return self.n_workers * self.n_slots + 1
+
+    @property
+    def end_tick_action(self) -> int:
+        return self.n_workers * self.n_slots
+
+    @property
+    def obs_size(self) -> int:
+        return 3 * self.n_slots + self.n_workers * (self.n_types + 2) + 1
+
+    # ---- state queries (all pure, work on one environment) ----------------------------------------
+    def in_progress(self, state: EnvState) -> jax.Array:
+        """Bitmask of slots held by a worker."""
+        held = jnp.left_shift(jnp.uint32(1), jnp.maximum(state.worker_slot, 0).astype(jnp.uint32))
+        return jnp.bitwise_or.reduce(jnp.where(state.worker_slot >= 0, held, jnp.uint32(0)))
+
+    def available(self, state: EnvState, params: EnvParams) -> jax.Array:
+        """Bitmask of slots that are real, arrived, not started, with all predecessors done."""
+        return self._available_at(state.tick, state.done, self.in_progress(state), params)
+
+    @staticmethod
+    def _available_at(tick, done, in_progress, params: EnvParams) -> jax.Array:
+        ready = ((params.predecessors & ~done[..., None]) == 0) & (params.slot_arrival <= tick[..., None])
+        return _bits(ready) & params.real & ~(done | in_progress)
+
+    def legal_slots(self, state: EnvState, params: EnvParams) -> jax.Array:
+        """uint32[W]: per worker, the bitmask of slots it may be assigned to now."""
+        idle = state.worker_slot < 0
+        return jnp.where(idle, self.available(state, params) & params.can_do, jnp.uint32(0))
+
+    def action_mask(self, state: EnvState, params: EnvParams) -> jax.Array:
+        """bool[A]: exactly the legal actions (end tick always legal)."""
+        assign = _unbits(self.legal_slots(state, params), self.n_slots).reshape(-1)
+        return jnp.concatenate([assign, jnp.ones((1,), bool)])
+
+    def is_terminal(self, state: EnvState, params: EnvParams) -> jax.Array:
+        return (state.done & params.real) == params.real
+
+    def is_truncated(self, state: EnvState, params: EnvParams) -> jax.Array:
+        return ~self.is_terminal(state, params) & (state.tick >= params.max_ticks)
+
+    def get_obs(self, state: EnvState, params: EnvParams) -> jax.Array:
+        """float32[obs_size]: per slot (available, in progress, done); per worker (idle, one-hot type of
+        the held subtask, ticks left); the tick."""
+        in_progress = self.in_progress(state)
+        slots = jnp.stack([_unbits(self.available(state, params), self.n_slots),
+                           _unbits(in_progress, self.n_slots),
+                           _unbits(state.done & params.real, self.n_slots)], axis=-1)
+        busy = state.worker_slot >= 0
+        held_type = jnp.where(busy, params.slot_type[jnp.maximum(state.worker_slot, 0)], self.n_types)
+        workers = jnp.concatenate([
+            (~busy)[:, None].astype(jnp.float32),
+            jax.nn.one_hot(held_type, self.n_types, dtype=jnp.float32),
+            jnp.where(busy, state.worker_until - state.tick, 0)[:, None].astype(jnp.float32),
+        ], axis=-1)
+        return jnp.concatenate([slots.reshape(-1).astype(jnp.float32), workers.reshape(-1),
+                                state.tick[None].astype(jnp.float32)])
+
+    # ---- dynamics ---------------------------------------------------------------------------------
+    def initial_state(self, params: EnvParams) -> EnvState:
+        return EnvState(tick=jnp.int32(0), done=jnp.uint32(0),
+                        worker_slot=jnp.full((self.n_workers,), -1, jnp.int32),
+                        worker_until=jnp.zeros((self.n_workers,), jnp.int32))
+
+    def reset(self, key: jax.Array, params: EnvParams) -> tuple[jax.Array, EnvState]:
+        """The round's first state (deterministic; `key` kept for the gymnax signature). No auto-advance."""
+        del key
+        state = self.initial_state(params)
+        return self.get_obs(state, params), state
+
+    def step_env(self, key, state: EnvState, action, params: EnvParams):
+        """One decision without auto-reset. Returns (state, reward, terminated, truncated, info)."""
+        del key
+        action = jnp.asarray(action, jnp.int32)
+        n_assign = self.n_workers * self.n_slots
+        over = self.is_terminal(state, params) | (state.tick >= params.max_ticks)
+        worker = jnp.clip(action // self.n_slots, 0, self.n_workers - 1)
+        slot = jnp.clip(action % self.n_slots, 0, self.n_slots - 1)
+        is_end = action == n_assign
+        is_assign = (action >= 0) & (action < n_assign) & (
+            (jnp.right_shift(self.legal_slots(state, params)[worker], slot.astype(jnp.uint32)) & 1) == 1)
+        legal = (is_end | is_assign) & ~over
+
+        assigned = is_assign & (jnp.arange(self.n_workers) == worker)
+        worker_slot = jnp.where(assigned, slot, state.worker_slot)
+        worker_until = jnp.where(assigned, state.tick + params.duration[worker, slot] + params.handoff,
+                                 state.worker_until)
+        start = state.tick + is_end.astype(jnp.int32)
+        advanced = self._advance(start, state.done, worker_slot, worker_until, params)
+        next_state = jax.tree.map(lambda new, old: jnp.where(legal, new, old), advanced, state)
+
+        reward = (state.tick - next_state.tick).astype(jnp.float32)
+        terminated = self.is_terminal(next_state, params) & legal
+        truncated = self.is_truncated(next_state, params) & legal
+        info = {"illegal_action": ~legal, "ticks_elapsed": next_state.tick - state.tick}
+        return next_state, reward, terminated, truncated, info
+
+    def step(self, key, state: EnvState, action, params: EnvParams):
+        """gymnax-style step with auto-reset: (obs, state, reward, terminated, truncated, info)."""
+        next_state, reward, terminated, truncated, info = self.step_env(key, state, action, params)
+        ended = terminated | truncated
+        next_state = jax.tree.map(lambda r, s: jnp.where(ended, r, s), self.initial_state(params), next_state)
+        return self.get_obs(next_state, params), next_state, reward, terminated, truncated, info
+
+    def _advance(self, start, done, worker_slot, worker_until, params: EnvParams) -> EnvState:
+        """Advance time from `start` to the first tick where an assignment is legal or the round ends.
+
+        Nothing changes between events (a worker finishing, an order arriving), so instead of ticking one
+        by one, evaluate every candidate event tick at once and take the earliest one that is a decision
+        point or the end; this keeps the step branch-free under vmap.
+        """
+        busy = worker_slot >= 0
+        candidates = jnp.maximum(jnp.concatenate([
+            start[None], jnp.where(busy, worker_until, NEVER), params.order_arrival]), start)  # [C]
+        finished = busy & (worker_until <= candidates[:, None])  # [C, W]
+        held = jnp.left_shift(jnp.uint32(1), jnp.maximum(worker_slot, 0).astype(jnp.uint32))
+        done_at = done | jnp.bitwise_or.reduce(jnp.where(finished, held, jnp.uint32(0)), axis=1)
+        in_progress_at = jnp.bitwise_or.reduce(jnp.where(busy & ~finished, held, jnp.uint32(0)), axis=1)
+        available_at = self._available_at(candidates, done_at, in_progress_at, params)  # [C]
+        idle_at = ~busy | finished
+        can_assign = jnp.any(idle_at & ((available_at[:, None] & params.can_do) != 0), axis=1)
+        ends = (done_at & params.real) == params.real
+        stop = jnp.min(jnp.where(can_assign | ends, candidates, NEVER))
+        tick = jnp.minimum(stop, params.max_ticks)
+
+        finished = busy & (worker_until <= tick)
+        return EnvState(
+            tick=tick,
+            done=done | jnp.bitwise_or.reduce(jnp.where(finished, held, jnp.uint32(0))),
+            worker_slot=jnp.where(finished, -1, worker_slot),
+            worker_until=jnp.where(finished, 0, worker_until),
+        )
+
+
+def make_kitchen(spec: KitchenSpec) -> tuple[Kitchen, EnvParams]:
+    """The environment and its default params for a validated kitchen."""
+    return Kitchen(spec.n_workers, spec.n_slots, len(spec.task_types)), make_params(spec)

@@ -1,0 +1,33 @@
+"""Environment state and parameters (gymnax style: pytrees, params separate from state).
+
+Sets of slots are packed into uint32 bitmasks (bit s = slot s): per-slot boolean arrays were an order of
+magnitude slower to step on CPU.
+"""
+
+from __future__ import annotations
+
+import jax
+from flax import struct
+
+
+@struct.dataclass
+class EnvState:
+    tick: jax.Array          # int32 scalar; the on-screen counter is tick + 1
+    done: jax.Array          # uint32 bitmask of finished slots
+    worker_slot: jax.Array   # int32[W]: slot held, -1 when idle
+    worker_until: jax.Array  # int32[W]: tick at which the worker is idle again (0 when idle)
+
+
+@struct.dataclass
+class EnvParams:
+    """Numeric description of one kitchen. Kitchens with equal sizes can be vmapped over."""
+
+    duration: jax.Array      # int32[W, S]: skill ticks of worker w for slot s (0 where impossible)
+    can_do: jax.Array        # uint32[W]: bitmask of real slots the worker has the skill for
+    predecessors: jax.Array  # uint32[S]: bitmask of slots that must be done first
+    slot_arrival: jax.Array  # int32[S]: arrival tick of the slot's order (padding: never)
+    slot_type: jax.Array     # int32[S]: task type index (padding: K, one-hot of zeros)
+    order_arrival: jax.Array  # int32[O]
+    real: jax.Array          # uint32 bitmask of real (non-padding) slots
+    handoff: jax.Array       # int32
+    max_ticks: jax.Array     # int32
