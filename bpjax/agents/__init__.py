@@ -1,0 +1,1 @@
+"""Policies and agents that act in the kitchen env."""
