@@ -59,10 +59,42 @@ def make_params(spec: KitchenSpec) -> EnvParams:
         slot_arrival=jnp.asarray(slot_arrival),
         slot_type=jnp.asarray(slot_type),
         order_arrival=jnp.asarray([o.arrival for o in spec.orders], jnp.int32),
+        order_slots=jnp.asarray([sum(1 << slot for slot in range(o * per_order, (o + 1) * per_order)
+                                     if spec.slot_subtask(slot) is not None)
+                                 for o in range(len(spec.orders))], jnp.uint32),
+        pred_by_shift=jnp.asarray([_predecessor_mask(spec, shift) for shift in predecessor_shifts(spec)],
+                                  jnp.uint32),
         real=jnp.uint32(real),
         handoff=jnp.int32(spec.handoff),
         max_ticks=jnp.int32(spec.max_ticks),
     )
+
+
+def predecessor_shifts(spec: KitchenSpec) -> tuple[int, ...]:
+    """Distinct slot distances (successor - predecessor) over all precedence edges, in slot order.
+
+    Grouping edges by distance lets all slots test "predecessors done" at once with a few shifts of the
+    done bitmask, instead of one test per slot."""
+    shifts = set()
+    for slot in range(spec.n_slots):
+        subtask = spec.slot_subtask(slot)
+        if subtask is not None:
+            shifts.update(slot % spec.slots_per_order - p for p in subtask.after)
+    return tuple(sorted(shifts))
+
+
+def _predecessor_mask(spec: KitchenSpec, shift: int) -> int:
+    """Bits of the slots whose predecessor lies `shift` slots before them."""
+    mask = 0
+    for slot in range(spec.n_slots):
+        subtask = spec.slot_subtask(slot)
+        if subtask is not None and any(slot % spec.slots_per_order - p == shift for p in subtask.after):
+            mask |= 1 << slot
+    return mask
+
+
+def _shift(bits: jax.Array, shift: int) -> jax.Array:
+    return jnp.left_shift(bits, shift) if shift >= 0 else jnp.right_shift(bits, -shift)
 
 
 def _bits(flags: jax.Array) -> jax.Array:
@@ -83,6 +115,7 @@ class Kitchen:
     n_workers: int
     n_slots: int
     n_types: int
+    pred_shifts: tuple[int, ...] = ()  # see predecessor_shifts
 
     @property
     def n_actions(self) -> int:
@@ -106,10 +139,13 @@ class Kitchen:
         """Bitmask of slots that are real, arrived, not started, with all predecessors done."""
         return self._available_at(state.tick, state.done, self.in_progress(state), params)
 
-    @staticmethod
-    def _available_at(tick, done, in_progress, params: EnvParams) -> jax.Array:
-        ready = ((params.predecessors & ~done[..., None]) == 0) & (params.slot_arrival <= tick[..., None])
-        return _bits(ready) & params.real & ~(done | in_progress)
+    def _available_at(self, tick, done, in_progress, params: EnvParams) -> jax.Array:
+        arrived = jnp.bitwise_or.reduce(
+            jnp.where(params.order_arrival <= tick[..., None], params.order_slots, jnp.uint32(0)), axis=-1)
+        waiting = jnp.uint32(0)
+        for index, shift in enumerate(self.pred_shifts):
+            waiting = waiting | (params.pred_by_shift[index] & ~_shift(done, shift))
+        return arrived & ~waiting & ~(done | in_progress)
 
     def legal_slots(self, state: EnvState, params: EnvParams) -> jax.Array:
         """uint32[W]: per worker, the bitmask of slots it may be assigned to now."""
@@ -226,4 +262,4 @@ class Kitchen:
 
 def make_kitchen(spec: KitchenSpec) -> tuple[Kitchen, EnvParams]:
     """The environment and its default params for a validated kitchen."""
-    return Kitchen(spec.n_workers, spec.n_slots, len(spec.task_types)), make_params(spec)
+    return Kitchen(spec.n_workers, spec.n_slots, len(spec.task_types), predecessor_shifts(spec)), make_params(spec)

@@ -28,6 +28,8 @@ class EnvParams:
     slot_arrival: jax.Array  # int32[S]: arrival tick of the slot's order (padding: never)
     slot_type: jax.Array     # int32[S]: task type index (padding: K, one-hot of zeros)
     order_arrival: jax.Array  # int32[O]
+    order_slots: jax.Array   # uint32[O]: bitmask of each order's real slots
+    pred_by_shift: jax.Array  # uint32[D]: slots whose predecessor is Kitchen.pred_shifts[d] slots before
     real: jax.Array          # uint32 bitmask of real (non-padding) slots
     handoff: jax.Array       # int32
     max_ticks: jax.Array     # int32
