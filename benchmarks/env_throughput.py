@@ -1,57 +1,108 @@
 """Environment steps per second: the jitted, vmapped JAX kitchen under lax.scan vs the pure-Python reference.
 
-Both play uniformly random legal actions with auto-reset on the same kitchen, measured in one run. Two modes:
-``obs`` builds the observation every step and consumes it (as a learner would); ``state`` steps without it.
+Both play uniformly random legal actions with auto-reset on the same kitchen, measured in one run. Modes:
+``obs`` builds the observation every step and consumes it (as a learner would); ``state`` steps without
+building it (the step itself). The random numbers come from threefry (``jax.random``) or, to time the env
+rather than the sampler, a per-env xorshift carried in the scan; both are reported.
 
-    python benchmarks/env_throughput.py --json results.json
+    python benchmarks/env_throughput.py --json env_throughput.json [--host-devices 2]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import random
 import statistics
+import sys
 import time
 
-import jax
-import jax.numpy as jnp
 
-from bpjax.agents.baselines import sample_masked
-from bpjax.config import compose_config
-from bpjax.env.config import KitchenSpec
-from bpjax.env.kitchen import make_kitchen
-from bpjax.env.reference import ReferenceKitchen
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batches", default="1,16,256,4096,16384,65536")
+    parser.add_argument("--steps", type=int, default=200, help="scan length per timed call")
+    parser.add_argument("--repeats", type=int, default=5, help="timed calls per point (median reported)")
+    parser.add_argument("--reference-seconds", type=float, default=3.0)
+    parser.add_argument("--scenario", default="full")
+    parser.add_argument("--host-devices", type=int, default=1,
+                        help="split the batch over this many XLA CPU devices (shard_map)")
+    parser.add_argument("--json", help="write results here")
+    return parser.parse_args()
 
 
-def jax_steps_per_s(env, params, batch: int, n_steps: int, with_obs: bool, repeats: int) -> float:
+ARGS = parse_args() if __name__ == "__main__" else None
+if ARGS is not None and ARGS.host_devices > 1:  # must be set before JAX initialises its backend
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
+                               + f" --xla_force_host_platform_device_count={ARGS.host_devices}")
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+from jax.sharding import Mesh, NamedSharding, PartitionSpec  # noqa: E402
+
+from bpjax.config import compose_config  # noqa: E402
+from bpjax.env.config import KitchenSpec  # noqa: E402
+from bpjax.env.kitchen import make_kitchen, sample_legal_action  # noqa: E402
+from bpjax.env.reference import ReferenceKitchen  # noqa: E402
+
+
+def _xorshift(x: jax.Array) -> jax.Array:
+    x = x ^ (x << 13)
+    x = x ^ (x >> 17)
+    return x ^ (x << 5)
+
+
+def jax_steps_per_s(env, params, batch: int, n_steps: int, with_obs: bool, rng: str, repeats: int,
+                    devices: int) -> float:
+    step = jax.vmap(env.step, in_axes=(None, 0, 0, None))
+    legal_slots = jax.vmap(env.legal_slots, in_axes=(0, None))
+    sample = jax.vmap(lambda u, legal: sample_legal_action(env, u, legal))
+
     def one_step(carry, _):
-        keys, states, checksum = carry
-        keys, action_keys = jnp.moveaxis(jax.vmap(lambda k: jax.random.split(k))(keys), 1, 0)
-        masks = jax.vmap(env.action_mask, in_axes=(0, None))(states, params)
-        actions = jax.vmap(sample_masked)(action_keys, masks)
-        obs, states, reward, _, _, _ = jax.vmap(env.step, in_axes=(0, 0, 0, None))(
-            action_keys, states, actions, params)
-        checksum = checksum + reward.sum() + (obs.sum() if with_obs else 0.0)
-        return (keys, states, checksum), None
+        key, seeds, states, checksum = carry
+        if rng == "xorshift":
+            seeds = _xorshift(seeds)
+            uniform = (seeds >> 8).astype(jnp.float32) * (1.0 / (1 << 24))
+        else:
+            key, draw = jax.random.split(key)
+            uniform = jax.random.uniform(draw, seeds.shape)
+        actions = sample(uniform, legal_slots(states, params))
+        obs, states, reward, _, _, _ = step(None, states, actions, params)
+        checksum = checksum + reward + (obs.sum(axis=1) if with_obs else 0.0)
+        return (key, seeds, states, checksum), None
 
-    @jax.jit
-    def run(keys, states):
-        (keys, states, checksum), _ = jax.lax.scan(one_step, (keys, states, jnp.float32(0)), None, n_steps)
-        return keys, states, checksum
+    def run(carry):
+        carry, _ = jax.lax.scan(one_step, carry, None, n_steps)
+        return carry
 
-    keys = jax.random.split(jax.random.key(0), batch)
+    seeds = jnp.arange(1, batch + 1, dtype=jnp.uint32) * jnp.uint32(2654435761)
     states = jax.vmap(lambda _: env.initial_state(params))(jnp.arange(batch))
-    keys, states, checksum = run(keys, states)  # compile + warm up
-    checksum.block_until_ready()
+    keys = jax.random.split(jax.random.key(0), devices)
+    carry = (keys, seeds, states, jnp.zeros(batch, jnp.float32))
+    if devices > 1:
+        mesh = Mesh(jax.devices()[:devices], ("envs",))
+        spec = PartitionSpec("envs")
+        run_all = jax.jit(jax.shard_map(lambda c: _with_key(run((c[0][0],) + c[1:])), mesh=mesh,
+                                        in_specs=spec, out_specs=spec))
+        carry = jax.device_put(carry, NamedSharding(mesh, spec))
+    else:
+        run_all = jax.jit(lambda c: _with_key(run((c[0][0],) + c[1:])))
+    carry = run_all(carry)  # compile + warm up
+    jax.block_until_ready(carry)
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        keys, states, checksum = run(keys, states)
-        checksum.block_until_ready()
+        carry = run_all(carry)
+        jax.block_until_ready(carry)
         times.append(time.perf_counter() - start)
     return batch * n_steps / statistics.median(times)
+
+
+def _with_key(carry):
+    """Give the scan's key back its leading device axis."""
+    return (carry[0][None],) + carry[1:]
 
 
 def reference_steps_per_s(ref: ReferenceKitchen, with_obs: bool, seconds: float) -> float:
@@ -70,45 +121,48 @@ def reference_steps_per_s(ref: ReferenceKitchen, with_obs: bool, seconds: float)
     return steps / (time.perf_counter() - start)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batches", default="1,16,256,4096,16384,65536")
-    parser.add_argument("--steps", type=int, default=200, help="scan length per timed call")
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--reference-seconds", type=float, default=3.0)
-    parser.add_argument("--scenario", default="full")
-    parser.add_argument("--json", help="write results here")
-    args = parser.parse_args()
-
+def main(args: argparse.Namespace) -> None:
     spec = KitchenSpec.from_dict(compose_config([f"kitchen/scenario={args.scenario}"]).kitchen)
     env, params = make_kitchen(spec)
     ref = ReferenceKitchen(spec.to_dict())
     batches = [int(b) for b in args.batches.split(",")]
-    results = {"machine": {"platform": platform.platform(), "processor": platform.processor(),
-                           "jax": jax.__version__, "devices": [str(d) for d in jax.devices()]},
-               "scenario": args.scenario, "n_actions": env.n_actions, "modes": {}}
-    print(f"{'mode':<6} {'batch':>7} {'steps/s':>14}")
+    devices = args.host_devices
+    results = {
+        "machine": {"platform": platform.platform(), "processor": platform.processor(),
+                    "cpu_count": os.cpu_count(), "python": sys.version.split()[0], "jax": jax.__version__,
+                    "backend": jax.default_backend(), "devices": [str(d) for d in jax.devices()]},
+        "scenario": args.scenario, "n_actions": env.n_actions, "obs_size": env.obs_size,
+        "host_devices": devices, "steps_per_call": args.steps, "modes": {},
+    }
+    print(f"{'mode':<6} {'rng':<9} {'batch':>7} {'steps/s':>14} {'x ref':>7}")
     for mode in ("obs", "state"):
         reference = reference_steps_per_s(ref, mode == "obs", args.reference_seconds)
-        print(f"{mode:<6} {'ref':>7} {reference:14,.0f}")
-        per_batch = {}
-        for batch in batches:
-            steps = max(args.steps * min(batch, 4096) // max(batch, 1), 10) if batch > 4096 else args.steps
-            per_batch[batch] = jax_steps_per_s(env, params, batch, steps, mode == "obs", args.repeats)
-            print(f"{mode:<6} {batch:>7} {per_batch[batch]:14,.0f}")
-        results["modes"][mode] = {
-            "reference_steps_per_s": reference,
-            "steps_per_s": per_batch,
-            "ratio_vs_reference": {b: s / reference for b, s in per_batch.items()},
-        }
-    headline = results["modes"]["obs"]
+        print(f"{mode:<6} {'python':<9} {'ref':>7} {reference:14,.0f}")
+        results["modes"][mode] = {"reference_steps_per_s": reference}
+        for rng in ("threefry", "xorshift"):
+            per_batch = {}
+            for batch in batches:
+                if batch % devices:
+                    continue
+                # keep each timed call around the same number of env steps
+                steps = max(10, args.steps * 4096 // batch) if batch > 4096 else args.steps
+                per_batch[batch] = jax_steps_per_s(env, params, batch, steps, mode == "obs", rng, args.repeats,
+                                                   devices)
+                print(f"{mode:<6} {rng:<9} {batch:>7} {per_batch[batch]:14,.0f} {per_batch[batch] / reference:7.0f}")
+            results["modes"][mode][rng] = {
+                "steps_per_s": per_batch,
+                "ratio_vs_reference": {b: s / reference for b, s in per_batch.items()},
+            }
+    headline = results["modes"]["obs"]["threefry"]
     results["steps_per_s"] = headline["steps_per_s"]
     results["ratio_vs_reference"] = headline["ratio_vs_reference"].get(4096)
-    print(f"ratio vs reference at batch 4096 (obs mode): {results['ratio_vs_reference']:.0f}x")
+    print("ratio vs reference at batch 4096: "
+          + ", ".join(f"{mode}/{rng} {results['modes'][mode][rng]['ratio_vs_reference'].get(4096, float('nan')):.0f}x"
+                      for mode in ("obs", "state") for rng in ("threefry", "xorshift")))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)
 
 
 if __name__ == "__main__":
-    main()
+    main(ARGS)

@@ -8,30 +8,22 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from bpjax.env.kitchen import Kitchen
+from bpjax.env.kitchen import Kitchen, sample_legal_action
 from bpjax.env.rollout import Policy
-
-
-def sample_masked(key: jax.Array, mask: jax.Array) -> jax.Array:
-    """Uniform draw among the True entries of `mask` (one uniform, then the r-th True entry)."""
-    count = jnp.sum(mask, dtype=jnp.int32)
-    rank = jnp.minimum((jax.random.uniform(key) * count).astype(jnp.int32), count - 1)
-    return jnp.argmax(jnp.cumsum(mask, dtype=jnp.int32) > rank).astype(jnp.int32)
 
 
 def random_legal(env: Kitchen) -> Policy:
     """Uniform over legal actions, ending the tick included."""
     def policy(key, state, params):
-        return sample_masked(key, env.action_mask(state, params))
+        return sample_legal_action(env, jax.random.uniform(key), env.legal_slots(state, params))
     return policy
 
 
 def keep_busy(env: Kitchen) -> Policy:
     """Uniform over legal assignments; ends the tick only when none is left (never leaves a worker idle)."""
     def policy(key, state, params):
-        mask = env.action_mask(state, params)
-        assign = mask.at[env.end_tick_action].set(False)
-        return jnp.where(assign.any(), sample_masked(key, assign), env.end_tick_action)
+        return sample_legal_action(env, jax.random.uniform(key), env.legal_slots(state, params),
+                                   allow_end_tick=False)
     return policy
 
 

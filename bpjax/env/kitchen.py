@@ -65,6 +65,8 @@ def make_params(spec: KitchenSpec) -> EnvParams:
         pred_by_shift=jnp.asarray([_predecessor_mask(spec, shift) for shift in predecessor_shifts(spec)],
                                   jnp.uint32),
         real=jnp.uint32(real),
+        type_slots=jnp.asarray([sum(1 << slot for slot in range(n_slots) if slot_type[slot] == k)
+                                for k in range(len(spec.task_types))], jnp.uint32),
         handoff=jnp.int32(spec.handoff),
         max_ticks=jnp.int32(spec.max_ticks),
     )
@@ -165,19 +167,19 @@ class Kitchen:
 
     def get_obs(self, state: EnvState, params: EnvParams) -> jax.Array:
         """float32[obs_size]: per slot (available, in progress, done); per worker (idle, one-hot type of
-        the held subtask, ticks left); the tick."""
-        in_progress = self.in_progress(state)
-        slots = jnp.stack([_unbits(self.available(state, params), self.n_slots),
-                           _unbits(in_progress, self.n_slots),
-                           _unbits(state.done & params.real, self.n_slots)], axis=-1)
+        the held subtask, ticks left); the tick. Built straight from the bitmasks, without gathers."""
         busy = state.worker_slot >= 0
-        held_type = jnp.where(busy, params.slot_type[jnp.maximum(state.worker_slot, 0)], self.n_types)
-        workers = jnp.concatenate([
-            (~busy)[:, None].astype(jnp.float32),
-            jax.nn.one_hot(held_type, self.n_types, dtype=jnp.float32),
-            jnp.where(busy, state.worker_until - state.tick, 0)[:, None].astype(jnp.float32),
-        ], axis=-1)
-        return jnp.concatenate([slots.reshape(-1).astype(jnp.float32), workers.reshape(-1),
+        held = jnp.where(busy, jnp.left_shift(jnp.uint32(1), jnp.maximum(state.worker_slot, 0).astype(jnp.uint32)),
+                         jnp.uint32(0))  # [W]
+        in_progress = jnp.bitwise_or.reduce(held)
+        available = self._available_at(state.tick, state.done, in_progress, params)
+        slot_sets = jnp.stack([available, in_progress, state.done & params.real])  # [3]
+        slots = jnp.right_shift(slot_sets[None, :], jnp.arange(self.n_slots, dtype=jnp.uint32)[:, None]) & 1
+        held_type = (held[:, None] & params.type_slots[None, :]) != 0  # [W, K]
+        workers = jnp.concatenate([(~busy)[:, None], held_type], axis=1).astype(jnp.float32)
+        ticks_left = jnp.where(busy, state.worker_until - state.tick, 0).astype(jnp.float32)[:, None]
+        return jnp.concatenate([slots.reshape(-1).astype(jnp.float32),
+                                jnp.concatenate([workers, ticks_left], axis=1).reshape(-1),
                                 state.tick[None].astype(jnp.float32)])
 
     # ---- dynamics ---------------------------------------------------------------------------------
@@ -201,8 +203,8 @@ class Kitchen:
         worker = jnp.clip(action // self.n_slots, 0, self.n_workers - 1)
         slot = jnp.clip(action % self.n_slots, 0, self.n_slots - 1)
         is_end = action == n_assign
-        is_assign = (action >= 0) & (action < n_assign) & (
-            (jnp.right_shift(self.legal_slots(state, params)[worker], slot.astype(jnp.uint32)) & 1) == 1)
+        slot_bit = jnp.left_shift(jnp.uint32(1), slot.astype(jnp.uint32))
+        is_assign = (action >= 0) & (action < n_assign) & ((self.legal_slots(state, params)[worker] & slot_bit) != 0)
         legal = (is_end | is_assign) & ~over
 
         assigned = is_assign & (jnp.arange(self.n_workers) == worker)
@@ -258,6 +260,41 @@ class Kitchen:
             worker_slot=jnp.where(finished, -1, worker_slot),
             worker_until=jnp.where(finished, 0, worker_until),
         )
+
+
+def _popcount(bits: jax.Array) -> jax.Array:
+    return jax.lax.population_count(bits).astype(jnp.int32)
+
+
+def _nth_set_bit(bits: jax.Array, n: jax.Array) -> jax.Array:
+    """Position of the n-th (0-based) set bit of a uint32, by binary search on popcounts of the low half."""
+    position = jnp.zeros_like(n)
+    for width in (16, 8, 4, 2, 1):
+        low = _popcount(bits & jnp.uint32((1 << width) - 1))
+        skip = n >= low
+        n = jnp.where(skip, n - low, n)
+        bits = jnp.where(skip, jnp.right_shift(bits, width), bits)
+        position = jnp.where(skip, position + width, position)
+    return position
+
+
+def sample_legal_action(env: Kitchen, uniform: jax.Array, legal_slots: jax.Array,
+                        allow_end_tick: jax.Array | bool = True) -> jax.Array:
+    """Uniform legal action from one uniform in [0, 1) and the per-worker legal bitmasks.
+
+    Picks the r-th legal action by prefix popcounts instead of a categorical over the full mask: random play
+    then costs a few integer ops per step. Without `allow_end_tick`, ending the tick is drawn only when no
+    assignment is legal."""
+    counts = _popcount(legal_slots)  # [W]
+    n_assign = jnp.sum(counts)
+    total = n_assign + jnp.where(allow_end_tick | (n_assign == 0), 1, 0)
+    rank = jnp.minimum((uniform * total).astype(jnp.int32), total - 1)
+    before = jnp.cumsum(counts) - counts  # legal assignments of earlier workers
+    in_worker = (rank >= before) & (rank < before + counts)
+    worker = jnp.argmax(in_worker)
+    slot = _nth_set_bit(jnp.sum(jnp.where(in_worker, legal_slots, jnp.uint32(0)), dtype=jnp.uint32),
+                        rank - jnp.sum(jnp.where(in_worker, before, 0)))
+    return jnp.where(rank < n_assign, worker * env.n_slots + slot, env.end_tick_action).astype(jnp.int32)
 
 
 def make_kitchen(spec: KitchenSpec) -> tuple[Kitchen, EnvParams]:

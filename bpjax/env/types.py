@@ -30,6 +30,7 @@ class EnvParams:
     order_arrival: jax.Array  # int32[O]
     order_slots: jax.Array   # uint32[O]: bitmask of each order's real slots
     pred_by_shift: jax.Array  # uint32[D]: slots whose predecessor is Kitchen.pred_shifts[d] slots before
+    type_slots: jax.Array    # uint32[K]: bitmask of the slots of each task type
     real: jax.Array          # uint32 bitmask of real (non-padding) slots
     handoff: jax.Array       # int32
     max_ticks: jax.Array     # int32
