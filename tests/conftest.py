@@ -1,0 +1,68 @@
+"""Shared helpers for the test suite."""
+
+from __future__ import annotations
+
+import functools
+import random
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from bpjax.config import compose_config
+from bpjax.env.config import KitchenSpec
+from bpjax.env.kitchen import make_kitchen
+from bpjax.env.reference import ReferenceKitchen
+
+
+def spec_for(*overrides: str) -> KitchenSpec:
+    return KitchenSpec.from_dict(compose_config(list(overrides)).kitchen)
+
+
+def reference_episodes(ref: ReferenceKitchen, n_episodes: int, seed: int, illegal_rate: float = 0.1):
+    """Random episodes on the reference: mostly legal actions, sometimes any integer (illegal ones too).
+
+    Returns per-episode lists of (action, obs before, mask before, reward, terminated, truncated, illegal)."""
+    rng = random.Random(seed)
+    episodes = []
+    for _ in range(n_episodes):
+        state, steps = ref.reset(), []
+        while True:
+            if rng.random() < illegal_rate:
+                action = rng.randrange(-1, ref.n_actions + 1)
+            else:
+                action = rng.choice(ref.legal_actions(state))
+            obs, mask = ref.observation(state), ref.action_mask(state)
+            state, reward, terminated, truncated, info = ref.step(state, action)
+            steps.append((action, obs, mask, reward, terminated, truncated, info["illegal_action"]))
+            if terminated or truncated:
+                break
+        episodes.append((steps, ref.observation(state)))
+    return episodes
+
+
+def jax_replay(spec: KitchenSpec, actions: np.ndarray):
+    """Replay int32[N, L] actions through the JAX env (no auto-reset); per step: obs and mask before the
+    step, reward, terminated, truncated, illegal flag; plus the final observation."""
+    env, params = make_kitchen(spec)
+    return _compiled_replay(env)(params, jnp.asarray(actions, jnp.int32))
+
+
+@functools.lru_cache(maxsize=None)
+def _compiled_replay(env):
+    """One compiled replay per env shape: params are an argument, so kitchens of equal size share it."""
+    def episode(params, actions):
+        def body(state, action):
+            obs, mask = env.get_obs(state, params), env.action_mask(state, params)
+            state, reward, terminated, truncated, info = env.step_env(None, state, action, params)
+            return state, (obs, mask, reward, terminated, truncated, info["illegal_action"])
+        final, trace = jax.lax.scan(body, env.initial_state(params), actions)
+        return trace, env.get_obs(final, params)
+
+    return jax.jit(jax.vmap(episode, in_axes=(None, 0)))
+
+
+@pytest.fixture(scope="session")
+def paper_spec() -> KitchenSpec:
+    return spec_for()

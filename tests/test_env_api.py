@@ -1,0 +1,78 @@
+"""The gymnax-style API: shapes, dtypes, jit(vmap(step)) at any batch size, auto-reset, determinism."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from bpjax.env.kitchen import make_kitchen
+from tests.conftest import spec_for
+
+
+@pytest.fixture(scope="module")
+def kitchen():
+    return make_kitchen(spec_for())
+
+
+def test_reset_and_sizes(kitchen):
+    env, params = kitchen
+    obs, state = env.reset(jax.random.key(0), params)
+    assert (env.n_actions, env.obs_size, env.end_tick_action) == (37, 52, 36)
+    assert obs.shape == (52,) and obs.dtype == jnp.float32
+    mask = env.action_mask(state, params)
+    assert mask.shape == (37,) and bool(mask[-1])
+    # at the start every worker can chop any burger: slots 0, 3, 6, 9 for each of the 3 workers
+    assert sorted(np.flatnonzero(np.asarray(mask[:-1]))) == [w * 12 + s for w in range(3) for s in (0, 3, 6, 9)]
+
+
+@pytest.mark.parametrize("batch", [1, 7, 64, 1000])
+def test_jit_vmap_step_any_batch(kitchen, batch):
+    env, params = kitchen
+    keys = jax.random.split(jax.random.key(1), batch)
+    obs, states = jax.vmap(env.reset, in_axes=(0, None))(keys, params)
+    actions = jnp.full((batch,), env.end_tick_action)
+    step = jax.jit(jax.vmap(env.step, in_axes=(0, 0, 0, None)))
+    obs, states, reward, terminated, truncated, info = step(keys, states, actions, params)
+    assert obs.shape == (batch, env.obs_size) and reward.shape == (batch,)
+    assert reward.dtype == jnp.float32 and terminated.dtype == jnp.bool_
+    assert (np.asarray(states.tick) == 1).all() and (np.asarray(reward) == -1).all()
+
+
+def test_step_auto_resets_at_the_end(kitchen):
+    """Ending ticks until the horizon truncates the round; `step` then hands back the start state."""
+    env, params = kitchen
+    _, state = env.reset(None, params)
+    step = jax.jit(env.step)
+    total = 0.0
+    for _ in range(int(params.max_ticks)):
+        obs, state, reward, terminated, truncated, _ = step(None, state, env.end_tick_action, params)
+        total += float(reward)
+        if bool(truncated):
+            break
+    assert bool(truncated) and not bool(terminated) and total == -float(params.max_ticks)
+    np.testing.assert_array_equal(obs, env.reset(None, params)[0])
+    assert int(state.tick) == 0
+
+
+def test_illegal_action_is_a_flagged_noop(kitchen):
+    env, params = kitchen
+    _, state = env.reset(None, params)
+    for action in (1, -1, env.n_actions, 10_000):  # cook before chop; out of range
+        next_state, reward, terminated, truncated, info = env.step_env(None, state, action, params)
+        assert bool(info["illegal_action"]) and float(reward) == 0.0
+        assert not bool(terminated) and not bool(truncated)
+        assert jax.tree.all(jax.tree.map(lambda a, b: bool((a == b).all()), next_state, state))
+
+
+def test_deterministic_given_a_seed(kitchen):
+    from bpjax.agents.baselines import random_legal
+    from bpjax.env.rollout import run_episodes
+
+    env, params = kitchen
+    first = run_episodes(env, params, random_legal(env), jax.random.key(3), 32)
+    second = run_episodes(env, params, random_legal(env), jax.random.key(3), 32)
+    other = run_episodes(env, params, random_legal(env), jax.random.key(4), 32)
+    np.testing.assert_array_equal(first.ticks, second.ticks)
+    assert not np.array_equal(first.ticks, other.ticks)

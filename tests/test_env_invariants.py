@@ -1,0 +1,98 @@
+"""Property tests (hypothesis) of the JAX env: random kitchens agree with the reference, and the rules'
+invariants hold along random play."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from omegaconf import OmegaConf
+
+from bpjax.agents.baselines import random_legal
+from bpjax.env.config import KitchenSpec
+from bpjax.config import compose_config
+from bpjax.env.kitchen import make_kitchen
+from tests.test_env_vs_reference import compare
+
+RECIPES = compose_config().kitchen.dishes  # burger, pasta, tacos as shipped
+TASK_TYPES = ["chop", "cook", "plate"]
+
+
+@st.composite
+def kitchens(draw) -> KitchenSpec:
+    """Small random kitchens: 1-3 workers with random skills (some missing), 1-3 orders of the shipped
+    dishes with random arrivals, random hand-off and horizon."""
+    n_workers = draw(st.integers(1, 3))
+    skills = {f"w{i}": [draw(st.one_of(st.none(), st.integers(1, 6))) for _ in TASK_TYPES]
+              for i in range(n_workers)}
+    for k in range(len(TASK_TYPES)):  # every task type needs someone able to do it
+        if all(row[k] is None for row in skills.values()):
+            skills["w0"][k] = draw(st.integers(1, 6))
+    max_ticks = draw(st.integers(6, 40))
+    orders = [{"dish": draw(st.sampled_from(sorted(RECIPES))), "arrival": draw(st.integers(0, min(5, max_ticks - 1)))}
+              for _ in range(draw(st.integers(1, 3)))]
+    kitchen = {"task_types": TASK_TYPES, "dishes": {k: list(v) for k, v in RECIPES.items()}, "skills": skills,
+               "scenario": {"name": "random", "workers": list(skills)}, "orders": orders,
+               "handoff": draw(st.integers(0, 2)), "max_ticks": max_ticks}
+    return KitchenSpec.from_dict(OmegaConf.to_container(OmegaConf.create(kitchen)))
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(spec=kitchens(), seed=st.integers(0, 2**31 - 1))
+def test_random_kitchens_match_reference(spec, seed):
+    compare(spec, n_episodes=40, seed=seed, illegal_rate=0.15)
+
+
+def _random_trajectories(spec: KitchenSpec, seed: int, n_episodes: int = 64):
+    """States before/after every step of random legal play (no auto-reset), as numpy arrays [N, T, ...]."""
+    env, params = make_kitchen(spec)
+    policy = random_legal(env)
+    n_steps = env.n_slots + spec.max_ticks + 1
+
+    def episode(key):
+        def body(state, key):
+            action = policy(key, state, params)
+            next_state, reward, terminated, truncated, info = env.step_env(key, state, action, params)
+            mask = env.action_mask(next_state, params)
+            return next_state, (state, next_state, reward, terminated, truncated, info["illegal_action"], mask)
+        _, trace = jax.lax.scan(body, env.initial_state(params), jax.random.split(key, n_steps))
+        return trace
+
+    trace = jax.jit(jax.vmap(episode))(jax.random.split(jax.random.key(seed), n_episodes))
+    return env, params, jax.tree.map(np.asarray, trace)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(spec=kitchens(), seed=st.integers(0, 2**31 - 1))
+def test_invariants_along_random_play(spec, seed):
+    env, params, (before, after, reward, terminated, truncated, illegal, mask) = _random_trajectories(spec, seed)
+    real = int(params.real)
+    predecessors = np.asarray(params.predecessors).astype(np.int64)
+    over_before = ((before.done & real) == real) | (before.tick >= spec.max_ticks)
+    live = ~over_before  # steps taken on an episode still running
+    assert not illegal[live].any(), "a masked random policy never plays an illegal action"
+    assert (illegal[~live]).all(), "acting on an ended episode is a flagged no-op"
+
+    # ticks never go back; reward is minus the ticks elapsed
+    assert (after.tick >= before.tick).all()
+    np.testing.assert_array_equal(reward, (before.tick - after.tick).astype(np.float32))
+    # done is monotone (each subtask done at most once, never undone)
+    assert ((before.done & ~after.done) == 0).all()
+    slots = after.worker_slot
+    busy = slots >= 0
+    for n, t in zip(*np.nonzero(live)):
+        held = slots[n, t][busy[n, t]]
+        assert len(set(held.tolist())) == len(held), "no slot held by two workers"
+        done = int(after.done[n, t])
+        assert all(not (done >> s) & 1 for s in held), "a done subtask is never worked on again"
+        started = done | sum(1 << int(s) for s in held)
+        for s in range(env.n_slots):
+            if (started >> s) & 1:
+                assert int(predecessors[s]) & ~done == 0, f"slot {s} started before its predecessors were done"
+        assert (after.worker_until[n, t][busy[n, t]] > after.tick[n, t]).all(), "busy workers finish later"
+        all_done = (done & real) == real
+        assert terminated[n, t] == all_done
+        assert truncated[n, t] == (not all_done and after.tick[n, t] >= spec.max_ticks)
+        if not (terminated[n, t] or truncated[n, t]):
+            assert mask[n, t][:-1].any(), "after a step, the agent always has a real choice"
