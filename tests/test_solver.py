@@ -250,16 +250,10 @@ def random_states(sim: ReferenceKitchen, rng: random.Random, n_episodes: int) ->
     return states
 
 
-def is_pure_wait(sim: ReferenceKitchen, state: RefState, action: int) -> bool:
-    """Ending the tick when everybody is idle and every order has arrived changes nothing but the clock."""
-    return (action == sim.end_tick_action and all(slot is None for slot in state.worker_slot)
-            and all(sim.slot_arrival[s] <= state.tick for s in sim.real_slots))
-
-
 @pytest.mark.parametrize("name", ["2 burgers, chef + server", "burger at 3 + tacos, handoff 2"])
 def test_ticks_to_go_and_q_match_brute_force_along_random_play(name):
     """At states along random plays, ticks_to_go and Q*(s, a) = -(elapsed + ticks to go after a) agree with
-    the brute force started from the state (or its successor). Pure waits are left to the xfail test below."""
+    the brute force started from the state (or its successor), pure waits included."""
     k = BRUTE_FORCE_CASES[name]
     solver = ExactSolver(spec_of(k))
     sim = ReferenceKitchen(k)
@@ -269,15 +263,10 @@ def test_ticks_to_go_and_q_match_brute_force_along_random_play(name):
         assert solver.ticks_to_go(state) == brute_force_finish(k, state) - state.tick, state
         q = solver.q_values(state, horizon=False)
         for action in sim.legal_actions(state):
-            if is_pure_wait(sim, state, action):
-                continue
             nxt = sim.step(state, action)[0]
             assert q[action] == -(brute_force_finish(k, nxt) - state.tick), (state, action)
 
 
-@pytest.mark.xfail(strict=True, reason="ExactSolver._action_cost scores a pure wait (a time-shift self-loop) "
-                   "as UNBOUNDED_HORIZON instead of 1 + V(s), so q_values gives -1e9 (or -(max_ticks - tick) "
-                   "with the horizon) rather than Q*(s, end_tick) = -(1 + ticks_to_go(s))")
 def test_q_of_pure_wait_is_one_tick_plus_value():
     """Ending the tick at the start of the full paper kitchen (all idle, all orders in) just shifts time:
     Q*(s0, end) = -(1 + optimum) = -20 (clipping at max_ticks = 50 does not bind)."""

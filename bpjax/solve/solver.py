@@ -111,7 +111,10 @@ class ExactSolver:
     def _action_cost(self, state: RefState, key: tuple, action: int) -> int:
         next_state, reward, _, _, _ = self.sim.step(state, action)
         if reward < 0 and self.key(next_state) == key:
-            return UNBOUNDED_HORIZON  # waiting changed nothing: a self-loop is never optimal
+            # Waiting changed nothing but the clock: worth one tick more than the state itself. While the
+            # state's own value is still being searched, such a self-loop cannot be the optimum: skip it.
+            known = self._togo.get(key)
+            return UNBOUNDED_HORIZON if known is None else -reward + known
         return -reward + self.ticks_to_go(next_state)
 
     def q_values(self, state: RefState, horizon: bool = True) -> np.ndarray:
@@ -121,6 +124,7 @@ class ExactSolver:
         if self.sim.is_over(state)[0]:
             return q
         key = self.key(state)
+        self.ticks_to_go(state)  # so that a pure wait is valued against the known V(s)
         for action in self.sim.legal_actions(state):
             cost = self._action_cost(state, key, action)
             if horizon:
