@@ -182,6 +182,14 @@ class Kitchen:
                                 jnp.concatenate([workers, ticks_left], axis=1).reshape(-1),
                                 state.tick[None].astype(jnp.float32)])
 
+    def obs_scale(self, params: EnvParams) -> jax.Array:
+        """float32[obs_size]: divide an observation by this to bring every feature into [0, 1] (ticks left by
+        the longest subtask, the tick by the horizon) before feeding a network."""
+        longest = jnp.max(params.duration) + params.handoff
+        worker = jnp.concatenate([jnp.ones(self.n_types + 1), longest[None].astype(jnp.float32)])
+        return jnp.concatenate([jnp.ones(3 * self.n_slots), jnp.tile(worker, self.n_workers),
+                                params.max_ticks[None].astype(jnp.float32)])
+
     # ---- dynamics ---------------------------------------------------------------------------------
     def initial_state(self, params: EnvParams) -> EnvState:
         return EnvState(tick=jnp.int32(0), done=jnp.uint32(0),

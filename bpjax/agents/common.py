@@ -1,0 +1,57 @@
+"""Pieces shared by the policy-gradient agents: train state, the network's view of the env, greedy rollouts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+from bpjax.agents.networks import ActorCritic, greedy_action
+from bpjax.env.kitchen import Kitchen
+from bpjax.env.rollout import EpisodeResult, Policy, run_episodes
+from bpjax.env.types import EnvParams
+
+
+class TrainState(struct.PyTreeNode):
+    """Everything a training run carries from one update to the next (so checkpoints resume exactly)."""
+
+    params: Any
+    opt_state: Any
+    key: jax.Array
+    update: jax.Array  # int32: updates done so far
+
+
+class NonFiniteError(FloatingPointError):
+    """Loss or parameters became NaN/Inf."""
+
+
+def make_optimizer(learning_rate: float, max_grad_norm: float | None) -> optax.GradientTransformation:
+    adam = optax.adam(learning_rate)
+    return adam if not max_grad_norm else optax.chain(optax.clip_by_global_norm(max_grad_norm), adam)
+
+
+def network_input(env: Kitchen, env_params: EnvParams, state) -> tuple[jax.Array, jax.Array]:
+    """(scaled observation, action mask) of one env state."""
+    return env.get_obs(state, env_params) / env.obs_scale(env_params), env.action_mask(state, env_params)
+
+
+def greedy_policy(env: Kitchen, network: ActorCritic, params) -> Policy:
+    """The deterministic policy: the most likely legal action."""
+    def policy(key, state, env_params):
+        del key
+        obs, mask = network_input(env, env_params, state)
+        logits, _ = network.apply(params, obs)
+        return greedy_action(logits, mask)
+    return policy
+
+
+def greedy_ticks(env: Kitchen, env_params: EnvParams, network: ActorCritic, params) -> EpisodeResult:
+    """One deterministic round (the greedy policy does not depend on the key)."""
+    return run_episodes(env, env_params, greedy_policy(env, network, params), jax.random.key(0), 1)
+
+
+def all_finite(tree) -> jax.Array:
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))

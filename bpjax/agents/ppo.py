@@ -1,0 +1,140 @@
+"""PPO (actor-critic, GAE, clipped objective, masked categorical), PureJaxRL style: one jittable function per
+chunk of updates — rollout of `n_envs` auto-resetting envs for `n_steps`, advantages, then `n_epochs` ×
+`n_minibatches` clipped updates — all inside lax.scan."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from bpjax.agents.common import TrainState, all_finite, make_optimizer, network_input
+from bpjax.agents.networks import ActorCritic, entropy, log_policy, sample_action
+from bpjax.env.kitchen import Kitchen
+from bpjax.env.types import EnvParams, EnvState
+
+
+@dataclass(frozen=True)
+class PPOConfig:
+    n_envs: int = 64
+    n_steps: int = 64
+    hidden: tuple[int, ...] = (64, 64)
+    learning_rate: float = 1e-3
+    gamma: float = 1.0  # episodic, -1 per tick: undiscounted ticks are what we minimise
+    gae_lambda: float = 0.95
+    clip: float = 0.2
+    n_epochs: int = 4
+    n_minibatches: int = 4
+    value_coef: float = 0.5
+    entropy_coef: float = 0.01
+    max_grad_norm: float | None = 0.5
+
+    def __post_init__(self):
+        if (self.n_envs * self.n_steps) % self.n_minibatches:
+            raise ValueError(f"algo.n_minibatches: {self.n_minibatches} does not divide "
+                             f"n_envs*n_steps = {self.n_envs * self.n_steps}")
+
+
+class PPOState(TrainState):
+    env_state: EnvState  # the n_envs environments, carried across updates
+    episode_ticks: jax.Array  # float32: mean ticks of the rounds that ended in the last update
+
+
+def gae(rewards, values, dones, last_value, gamma: float, lam: float):
+    """Generalised advantage estimates and returns; arrays [T, N], `dones[t]` ends the round after step t."""
+    def back(carry, step):
+        advantage, next_value = carry
+        reward, value, done = step
+        delta = reward + gamma * next_value * (1.0 - done) - value
+        advantage = delta + gamma * lam * (1.0 - done) * advantage
+        return (advantage, value), advantage
+    _, advantages = jax.lax.scan(back, (jnp.zeros_like(last_value), last_value), (rewards, values, dones),
+                                 reverse=True)
+    return advantages, advantages + values
+
+
+def ppo_loss(params, network: ActorCritic, batch: dict, config: PPOConfig):
+    logits, value = network.apply(params, batch["obs"])
+    log_p = jnp.take_along_axis(log_policy(logits, batch["mask"]), batch["action"][..., None], axis=-1)[..., 0]
+    ratio = jnp.exp(log_p - batch["log_p"])
+    advantage = (batch["advantage"] - batch["advantage"].mean()) / (batch["advantage"].std() + 1e-8)
+    policy_loss = -jnp.minimum(ratio * advantage,
+                               jnp.clip(ratio, 1 - config.clip, 1 + config.clip) * advantage).mean()
+    clipped_value = batch["value"] + jnp.clip(value - batch["value"], -config.clip, config.clip)
+    value_loss = 0.5 * jnp.maximum((value - batch["return"]) ** 2, (clipped_value - batch["return"]) ** 2).mean()
+    mean_entropy = entropy(logits, batch["mask"]).mean()
+    total = policy_loss + config.value_coef * value_loss - config.entropy_coef * mean_entropy
+    return total, {"policy_loss": policy_loss, "value_loss": value_loss, "entropy": mean_entropy}
+
+
+def make_ppo(env: Kitchen, env_params: EnvParams, config: PPOConfig
+             ) -> tuple[ActorCritic, Callable, Callable]:
+    """(network, init(key) -> PPOState, run(PPOState, n_updates) -> (PPOState, metrics per update))."""
+    network = ActorCritic(env.n_actions, config.hidden)
+    optimizer = make_optimizer(config.learning_rate, config.max_grad_norm)
+    batch_size = config.n_envs * config.n_steps
+    minibatch = batch_size // config.n_minibatches
+
+    def init(key: jax.Array) -> PPOState:
+        key, init_key = jax.random.split(key)
+        env_state = jax.vmap(lambda _: env.initial_state(env_params))(jnp.arange(config.n_envs))
+        obs, _ = network_input(env, env_params, env.initial_state(env_params))
+        params = network.init(init_key, obs)
+        return PPOState(params, optimizer.init(params), key, jnp.int32(0), env_state, jnp.float32(0))
+
+    def env_step(params, env_state, key):
+        obs, mask = network_input(env, env_params, env_state)
+        logits, value = network.apply(params, obs)
+        action = sample_action(key, logits, mask)
+        log_p = jnp.take_along_axis(log_policy(logits, mask), action[None], axis=-1)[0]
+        tick = env_state.tick
+        _, next_state, reward, terminated, truncated, _ = env.step(key, env_state, action, env_params)
+        done = terminated | truncated
+        end_tick = jnp.where(done, tick - reward, 0.0)  # the round's ticks, where it ended
+        return next_state, {"obs": obs, "mask": mask, "action": action, "log_p": log_p, "value": value,
+                            "reward": reward, "done": done.astype(jnp.float32), "end_tick": end_tick}
+
+    def update(state: PPOState, _):
+        key, rollout_key, shuffle_key = jax.random.split(state.key, 3)
+
+        def collect(env_state, key):
+            keys = jax.random.split(key, config.n_envs)
+            return jax.vmap(env_step, in_axes=(None, 0, 0))(state.params, env_state, keys)
+
+        env_state, traj = jax.lax.scan(collect, state.env_state, jax.random.split(rollout_key, config.n_steps))
+        last_obs, _ = jax.vmap(network_input, in_axes=(None, None, 0))(env, env_params, env_state)
+        _, last_value = network.apply(state.params, last_obs)
+        advantages, returns = gae(traj["reward"], traj["value"], traj["done"], last_value, config.gamma,
+                                  config.gae_lambda)
+        flat = jax.tree.map(lambda x: x.reshape((batch_size,) + x.shape[2:]),
+                            {**{k: traj[k] for k in ("obs", "mask", "action", "log_p", "value")},
+                             "advantage": advantages, "return": returns})
+
+        def epoch(carry, key):
+            params, opt_state = carry
+            order = jax.random.permutation(key, batch_size).reshape(config.n_minibatches, minibatch)
+
+            def minibatch_step(carry, indices):
+                params, opt_state = carry
+                batch = jax.tree.map(lambda x: x[indices], flat)
+                (loss, aux), grads = jax.value_and_grad(ppo_loss, has_aux=True)(params, network, batch, config)
+                updates, opt_state = optimizer.update(grads, opt_state, params)
+                return (jax.tree.map(lambda p, u: p + u, params, updates), opt_state), (loss, aux)
+
+            return jax.lax.scan(minibatch_step, (params, opt_state), order)
+
+        (params, opt_state), (losses, aux) = jax.lax.scan(epoch, (state.params, state.opt_state),
+                                                          jax.random.split(shuffle_key, config.n_epochs))
+        ended = traj["done"].sum()
+        mean_ticks = jnp.where(ended > 0, traj["end_tick"].sum() / jnp.maximum(ended, 1), state.episode_ticks)
+        metrics = {"loss": losses.mean(), "entropy": aux["entropy"].mean(), "value_loss": aux["value_loss"].mean(),
+                   "mean_ticks": mean_ticks, "finite": jnp.all(jnp.isfinite(losses)) & all_finite(params)}
+        return PPOState(params, opt_state, key, state.update + 1, env_state, mean_ticks), metrics
+
+    def run(state: PPOState, n_updates: int):
+        return jax.lax.scan(update, state, None, n_updates)
+
+    return network, init, run
