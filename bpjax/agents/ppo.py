@@ -9,7 +9,6 @@ from typing import Callable
 
 import jax
 import jax.numpy as jnp
-from flax import struct
 
 from bpjax.agents.common import TrainState, all_finite, make_optimizer, network_input
 from bpjax.agents.networks import ActorCritic, entropy, log_policy, sample_action

@@ -61,11 +61,18 @@ class Solution:
         }
 
 
-class ExactSolver:
-    """Exact ticks-to-go and Q* for one kitchen (memoised; reuse the instance across queries)."""
+class SolverBudgetExceeded(RuntimeError):
+    """The kitchen has more reachable states than the solver was allowed to expand."""
 
-    def __init__(self, spec: KitchenSpec):
+
+class ExactSolver:
+    """Exact ticks-to-go and Q* for one kitchen (memoised; reuse the instance across queries).
+
+    `max_states` bounds the memo; beyond it the search raises :class:`SolverBudgetExceeded`."""
+
+    def __init__(self, spec: KitchenSpec, max_states: int | None = None):
         self.spec = spec
+        self.max_states = max_states
         self.max_ticks = spec.max_ticks
         self.sim = ReferenceKitchen({**spec.to_dict(), "max_ticks": UNBOUNDED_HORIZON})
         self._per_order = spec.slots_per_order
@@ -102,6 +109,8 @@ class ExactSolver:
         if self.sim.is_over(state)[0]:
             self._togo[key] = 0
             return 0
+        if self.max_states is not None and len(self._togo) >= self.max_states:
+            raise SolverBudgetExceeded(f"more than {self.max_states} states")
         best = UNBOUNDED_HORIZON
         for action in self.sim.legal_actions(state):
             best = min(best, self._action_cost(state, key, action))
@@ -171,6 +180,6 @@ class ExactSolver:
                         seconds=time.perf_counter() - started)
 
 
-def solve(spec: KitchenSpec) -> Solution:
+def solve(spec: KitchenSpec, max_states: int | None = None) -> Solution:
     """Exact optimum of a kitchen."""
-    return ExactSolver(spec).solve()
+    return ExactSolver(spec, max_states).solve()

@@ -1,0 +1,1 @@
+"""Training runs: algorithm configs, the chunked jitted loop with Orbax checkpoints, and the CLI."""
