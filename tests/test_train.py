@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bpjax.agents.common import NonFiniteError, greedy_ticks, network_input
+from bpjax.agents.common import NonFiniteError, make_greedy_evaluator, network_input
 from bpjax.agents.networks import sample_action
 from bpjax.agents.reinforce import (ReinforceConfig, _normalise, make_reinforce, policy_gradient_weights,
                                     reinforce_loss)
@@ -30,8 +30,7 @@ PPO_SMALL = {"name": "ppo", "n_updates": 50, "n_envs": 64, "n_steps": 64, "hidde
 
 
 def greedy_per_seed(env, env_params, run) -> list[int]:
-    return [int(greedy_ticks(env, env_params, run.network, jax.tree.map(lambda x: x[i], run.states.params)).ticks[0])
-            for i in range(run.states.update.shape[0])]
+    return [int(t) for t in jax.vmap(make_greedy_evaluator(env, env_params, run.network))(run.states.params)]
 
 
 def test_ppo_reaches_the_exact_optimum_on_the_full_kitchen():

@@ -11,7 +11,7 @@ from flax import struct
 
 from bpjax.agents.networks import ActorCritic, greedy_action
 from bpjax.env.kitchen import Kitchen
-from bpjax.env.rollout import EpisodeResult, Policy, run_episodes
+from bpjax.env.rollout import Policy, run_episodes
 from bpjax.env.types import EnvParams
 
 
@@ -48,9 +48,13 @@ def greedy_policy(env: Kitchen, network: ActorCritic, params) -> Policy:
     return policy
 
 
-def greedy_ticks(env: Kitchen, env_params: EnvParams, network: ActorCritic, params) -> EpisodeResult:
-    """One deterministic round (the greedy policy does not depend on the key)."""
-    return run_episodes(env, env_params, greedy_policy(env, network, params), jax.random.key(0), 1)
+def make_greedy_evaluator(env: Kitchen, env_params: EnvParams, network: ActorCritic):
+    """A compiled `evaluate(params) -> int32 ticks` of one deterministic greedy round; build it once and
+    call it as often as needed (vmap it over seeds' params)."""
+    def evaluate(params):
+        result = run_episodes(env, env_params, greedy_policy(env, network, params), jax.random.key(0), 1)
+        return result.ticks[0]
+    return jax.jit(evaluate)
 
 
 def all_finite(tree) -> jax.Array:

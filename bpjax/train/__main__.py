@@ -58,7 +58,7 @@ def main(cfg: DictConfig) -> None:
     quiet_library_logs()
     from tqdm import tqdm
 
-    from bpjax.agents.common import NonFiniteError, greedy_ticks
+    from bpjax.agents.common import NonFiniteError, make_greedy_evaluator
     from bpjax.train.loop import algorithm_config, env_steps_per_update, train
 
     try:
@@ -99,9 +99,8 @@ def main(cfg: DictConfig) -> None:
         writer.close()
     wall = time.perf_counter() - start
 
-    greedy = [int(greedy_ticks(env, env_params, result.network,
-                               jax.tree.map(lambda x: x[i], result.states.params)).ticks[0])
-              for i in range(len(seeds))]
+    evaluate = make_greedy_evaluator(env, env_params, result.network)
+    greedy = [int(t) for t in jax.vmap(evaluate)(result.states.params)]
     learning_curve(result.history, seeds, optimum, out / "learning_curve.png",
                    f"{name} on {spec.scenario or 'kitchen'}")
     median = float(np.median(greedy))
