@@ -1,0 +1,154 @@
+"""Synthetic players that behave like the people in the study, so the pipeline runs without a lab.
+
+A player is a :class:`PlayerProfile`; at each decision it acts in this order:
+
+1. with probability ``epsilon`` — a uniformly random legal action (slips);
+2. a **flaw** ``(worker, task type)``, with probability ``flaw_rate``: if that worker is idle and a subtask of
+   that type is open to it, assign it (e.g. *the chef plates*, *the server cooks*);
+3. with probability ``p_optimal(round)`` — the exact optimal action (argmax Q*, lowest index among ties);
+   ``p_optimal`` grows over rounds from ``skill`` toward 1 at rate ``learning`` (people improve with practice);
+4. otherwise its **base** habit: ``greedy`` (first open subtask to the fastest idle worker able to do it),
+   ``keep_busy`` (a random legal assignment, never idle by choice) or ``optimal``.
+
+Players act on the reference simulator (exact, and Q* comes from the exact solver); the profiles are the
+ground truth stored beside the traces, so tests can check that the pipeline finds the planted flaws.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import asdict, dataclass, field
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from bpjax.data.traces import record_episode
+from bpjax.env.config import ConfigError, KitchenSpec
+from bpjax.env.reference import RefState
+from bpjax.solve.solver import ExactSolver
+
+BASES = ("greedy", "keep_busy", "optimal")
+
+
+@dataclass(frozen=True)
+class PlayerProfile:
+    kind: str                                   # population label, e.g. "chef_plates"
+    base: str = "greedy"
+    flaws: tuple[tuple[str, str], ...] = ()     # (worker name, task type)
+    flaw_rate: float = 1.0
+    epsilon: float = 0.05
+    skill: float = 0.0                          # probability of the optimal action in round 1
+    learning: float = 0.0                       # per-round approach of that probability toward 1
+
+    def p_optimal(self, round_number: int) -> float:
+        return 1.0 - (1.0 - self.skill) * (1.0 - self.learning) ** (round_number - 1)
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "flaws": [list(f) for f in self.flaws]}
+
+
+def profiles_from_config(population: Sequence[Mapping[str, Any]], spec: KitchenSpec) -> list[
+        tuple[PlayerProfile, float]]:
+    """(profile, population share) pairs from a config list; errors name the field."""
+    workers, types = {w.name for w in spec.workers}, set(spec.task_types)
+    fields = set(PlayerProfile.__dataclass_fields__) | {"share"}
+    out = []
+    for i, entry in enumerate(population):
+        where = f"population[{i}]"
+        unknown = set(entry) - fields
+        if unknown:
+            raise ConfigError(f"{where}.{sorted(unknown)[0]}: unknown field")
+        entry = dict(entry)
+        share = float(entry.pop("share", 1.0))
+        if entry.get("base", "greedy") not in BASES:
+            raise ConfigError(f"{where}.base: unknown habit {entry['base']!r} (known: {', '.join(BASES)})")
+        flaws = []
+        for j, flaw in enumerate(entry.pop("flaws", []) or []):
+            if len(flaw) != 2 or flaw[0] not in workers or flaw[1] not in types:
+                raise ConfigError(f"{where}.flaws[{j}]: expected [worker, task type] of this kitchen "
+                                  f"(workers {', '.join(sorted(workers))}; types {', '.join(spec.task_types)}), got {flaw}")
+            flaws.append((flaw[0], flaw[1]))
+        for name in ("flaw_rate", "epsilon", "skill", "learning"):
+            if name in entry and not 0.0 <= float(entry[name]) <= 1.0:
+                raise ConfigError(f"{where}.{name}: must be in [0, 1], got {entry[name]}")
+        if share <= 0:
+            raise ConfigError(f"{where}.share: must be > 0, got {share}")
+        out.append((PlayerProfile(flaws=tuple(flaws), **entry), share))
+    if not out:
+        raise ConfigError("population: expected at least one kind of player")
+    return out
+
+
+@dataclass
+class SyntheticPlayer:
+    """Plays rounds of one kitchen with one profile."""
+
+    profile: PlayerProfile
+    solver: ExactSolver
+    rng: random.Random
+    _flaw_actions: list[tuple[int, int]] = field(default_factory=list)  # (worker index, task type index)
+
+    def __post_init__(self):
+        spec = self.solver.spec
+        names = [w.name for w in spec.workers]
+        self._flaw_actions = [(names.index(w), spec.task_types.index(k)) for w, k in self.profile.flaws]
+
+    def act(self, state: RefState, round_number: int) -> int:
+        sim, spec, rng = self.solver.sim, self.solver.spec, self.rng
+        legal = sim.legal_actions(state)
+        if rng.random() < self.profile.epsilon:
+            return rng.choice(legal)
+        for worker, task_type in self._flaw_actions:
+            options = [a for a in legal[:-1] if a // sim.n_slots == worker
+                       and spec.slot_subtask(a % sim.n_slots).task_type == task_type]
+            if options and rng.random() < self.profile.flaw_rate:
+                return options[0]
+        if self.profile.base == "optimal" or rng.random() < self.profile.p_optimal(round_number):
+            return self.optimal_action(state)
+        if self.profile.base == "keep_busy":
+            return rng.choice(legal[:-1]) if len(legal) > 1 else legal[-1]
+        return self.greedy_action(state, legal)
+
+    def optimal_action(self, state: RefState) -> int:
+        return int(np.argmax(self.solver.q_values(state)))
+
+    def greedy_action(self, state: RefState, legal: list[int]) -> int:
+        sim = self.solver.sim
+        assignments = legal[:-1]
+        if not assignments:
+            return legal[-1]
+        slot = min(a % sim.n_slots for a in assignments)
+        candidates = [a for a in assignments if a % sim.n_slots == slot]
+        return min(candidates, key=lambda a: (sim.duration(a // sim.n_slots, slot), a))
+
+    def play(self, round_number: int) -> list[int]:
+        sim = self.solver.sim
+        state, actions = sim.reset(), []
+        while not any(sim.is_over(state)) and state.tick < self.solver.max_ticks:
+            actions.append(self.act(state, round_number))
+            state = sim.step(state, actions[-1])[0]
+        return actions
+
+
+def generate_population(spec: KitchenSpec, population: Sequence[Mapping[str, Any]], n_players: int, rounds: int,
+                        seed: int) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """Trace rows of `n_players` × `rounds` and the ground truth (one profile per player)."""
+    kinds = profiles_from_config(population, spec)
+    shares = np.asarray([share for _, share in kinds], float)
+    counts = np.floor(shares / shares.sum() * n_players).astype(int)
+    counts[np.argsort(-(shares / shares.sum() * n_players - counts))[: n_players - counts.sum()]] += 1
+    solver = ExactSolver(spec)
+    rng = random.Random(seed)
+    frames, truth = [], []
+    player_index = 0
+    for (profile, _), count in zip(kinds, counts):
+        for _ in range(count):
+            player_id = f"p{player_index:04d}"
+            player = SyntheticPlayer(profile, solver, random.Random(rng.getrandbits(64)))
+            for round_number in range(1, rounds + 1):
+                frames.append(record_episode(spec, player.play(round_number), player_id, round_number,
+                                             f"{player_id}-r{round_number}"))
+            truth.append({"player_id": player_id, **profile.to_json()})
+            player_index += 1
+    return pd.concat(frames, ignore_index=True), truth

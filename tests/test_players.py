@@ -1,0 +1,97 @@
+"""Synthetic players: valid traces, planted flaws that show in the data, experts at the optimum, clear errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from bpjax.data import read_traces, write_traces
+from bpjax.data.players import generate_population, profiles_from_config
+from bpjax.env.config import ConfigError
+from bpjax.solve.solver import solve
+from tests.conftest import spec_for
+
+REPO = Path(__file__).resolve().parents[1]
+POPULATION = [
+    {"kind": "greedy", "base": "greedy", "epsilon": 0.0, "share": 1},
+    {"kind": "chef_plates", "base": "greedy", "flaws": [["chef", "plate"]], "epsilon": 0.0, "share": 1},
+    {"kind": "server_cooks", "base": "keep_busy", "flaws": [["server", "cook"]], "epsilon": 0.05, "share": 1},
+    {"kind": "expert", "base": "optimal", "epsilon": 0.0, "share": 1},
+]
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory):
+    spec = spec_for()
+    frame, truth = generate_population(spec, POPULATION, n_players=16, rounds=3, seed=0)
+    path = write_traces(frame, tmp_path_factory.mktemp("traces") / "t.parquet")
+    traces = read_traces(path)  # raises if any generated round does not replay
+    kinds = pd.DataFrame(truth).set_index("player_id")["kind"]
+    return spec, traces, kinds, truth
+
+
+def share_of(frame: pd.DataFrame, worker: str, slot_type: str, spec) -> float:
+    """Among assignments of `slot_type` subtasks, the share done by `worker`."""
+    assigned = frame[frame["slot"] >= 0]
+    types = assigned["slot"].map(lambda s: spec.task_types[spec.slot_subtask(int(s)).task_type])
+    of_type = assigned[types == slot_type]
+    return float((of_type["worker"] == worker).mean()) if len(of_type) else 0.0
+
+
+def test_population_counts_and_ground_truth(generated):
+    _, traces, kinds, truth = generated
+    assert kinds.value_counts().to_dict() == {"greedy": 4, "chef_plates": 4, "server_cooks": 4, "expert": 4}
+    assert len(traces.rounds) == 16 * 3
+    flawed = {t["player_id"]: t["flaws"] for t in truth if t["flaws"]}
+    assert all(flaws == [["chef", "plate"]] for pid, flaws in flawed.items() if kinds[pid] == "chef_plates")
+
+
+def test_planted_flaws_show_in_the_traces(generated):
+    """The chef plates far more often for chef_plates players than for flawless greedy ones; the server
+    cooks for server_cooks players and never for experts (the exact optimum never has the server cook)."""
+    spec, traces, kinds, _ = generated
+    frame = traces.frame.assign(kind=traces.frame["player_id"].map(kinds))
+    # the flaw fires whenever the chef is idle with a plate open: about half of all platings here
+    assert share_of(frame[frame.kind == "chef_plates"], "chef", "plate", spec) >= 0.4
+    assert share_of(frame[frame.kind == "greedy"], "chef", "plate", spec) < 0.1
+    assert share_of(frame[frame.kind == "server_cooks"], "server", "cook", spec) > 0.2
+    assert share_of(frame[frame.kind == "expert"], "server", "cook", spec) == 0.0
+
+
+def test_experts_play_the_exact_optimum_and_others_spread(generated):
+    spec, traces, kinds, _ = generated
+    rounds = traces.rounds.assign(kind=traces.rounds["player_id"].map(kinds))
+    optimum = solve(spec).optimal_ticks
+    assert (rounds[rounds.kind == "expert"]["ticks"] == optimum).all()
+    assert (rounds["ticks"] >= optimum).all()
+    assert rounds[rounds.kind != "expert"]["ticks"].mean() > optimum + 2
+    assert rounds["ticks"].std() > 1.0  # a spread of scores
+
+
+@pytest.mark.parametrize("entry,message", [
+    ({"kind": "x", "base": "lazy"}, r"population\[0\].base: unknown habit 'lazy'"),
+    ({"kind": "x", "flaws": [["pastry_chef", "plate"]]}, r"population\[0\].flaws\[0\]: expected \[worker, task type\]"),
+    ({"kind": "x", "flaws": [["chef", "bake"]]}, r"population\[0\].flaws\[0\]"),
+    ({"kind": "x", "epsilon": 1.5}, r"population\[0\].epsilon: must be in \[0, 1\]"),
+    ({"kind": "x", "share": 0}, r"population\[0\].share: must be > 0"),
+    ({"kind": "x", "mood": "grumpy"}, r"population\[0\].mood: unknown field"),
+])
+def test_bad_population_config(entry, message):
+    with pytest.raises(ConfigError, match=message):
+        profiles_from_config([entry], spec_for())
+
+
+def test_generate_cli(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "bpjax.traces", "generate", "n_players=6", "rounds=2",
+                             "format=csv", f"hydra.run.dir={tmp_path}"], capture_output=True, text=True,
+                            timeout=300, cwd=REPO)
+    assert result.returncode == 0, result.stderr[-2000:]
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["rounds"] == 12 and Path(summary["traces"]).suffix == ".csv"
+    assert read_traces(summary["traces"]).rounds["ticks"].tolist() == pd.read_csv(summary["scores"])["ticks"].tolist()
+    assert len(json.loads(Path(summary["players"]).read_text())) == 6
