@@ -52,13 +52,14 @@ def test_population_counts_and_ground_truth(generated):
 
 
 def test_planted_flaws_show_in_the_traces(generated):
-    """The chef plates far more often for chef_plates players than for flawless greedy ones; the server
+    """The chef plates far more often for chef_plates players than for unflawed greedy ones; the server
     cooks for server_cooks players and never for experts (the exact optimum never has the server cook)."""
     spec, traces, kinds, _ = generated
     frame = traces.frame.assign(kind=traces.frame["player_id"].map(kinds))
-    # the flaw fires whenever the chef is idle with a plate open: about half of all platings here
-    assert share_of(frame[frame.kind == "chef_plates"], "chef", "plate", spec) >= 0.4
-    assert share_of(frame[frame.kind == "greedy"], "chef", "plate", spec) < 0.1
+    # greedy players already let the chef plate when the others are busy (a quarter of platings here); the
+    # planted flaw makes the chef plate whenever idle with a plate open: about half of all platings
+    flawed = share_of(frame[frame.kind == "chef_plates"], "chef", "plate", spec)
+    assert flawed >= 0.4 and flawed > share_of(frame[frame.kind == "greedy"], "chef", "plate", spec) + 0.15
     assert share_of(frame[frame.kind == "server_cooks"], "server", "cook", spec) > 0.2
     assert share_of(frame[frame.kind == "expert"], "server", "cook", spec) == 0.0
 
