@@ -1,0 +1,87 @@
+"""Trainee-policy learning: every method beats chance, reproduces a planted flaw and the trainee's score."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bpjax.data import read_traces, write_traces
+from bpjax.data.players import generate_population
+from bpjax.env.kitchen import make_kitchen
+from bpjax.env.reference import ReferenceKitchen
+from bpjax.imitation import make_policy
+from bpjax.imitation.evaluate import held_out_accuracy, play_rounds
+from tests.conftest import spec_for
+
+REPO = Path(__file__).resolve().parents[1]
+CHEF_PLATES = [{"kind": "chef_plates", "base": "greedy", "flaws": [["chef", "plate"]], "flaw_rate": 0.9,
+                "epsilon": 0.05}]
+
+
+@pytest.fixture(scope="module")
+def trainee(tmp_path_factory):
+    """20 players with one planted flaw (the chef plates), 4 rounds each; the last 5 players held out."""
+    spec = spec_for()
+    frame, _ = generate_population(spec, CHEF_PLATES, n_players=20, rounds=4, seed=1)
+    traces = read_traces(write_traces(frame, tmp_path_factory.mktemp("t") / "t.parquet"))
+    test = traces.frame["player_id"].isin([f"p{i:04d}" for i in range(15, 20)]).to_numpy()
+    env, env_params = make_kitchen(spec)
+    return spec, traces, test, np.asarray(env.obs_scale(env_params))
+
+
+def chef_plate_share(spec, obs_rows_actions) -> float:
+    """Share of plate assignments that go to the chef, from (observation, action) decisions."""
+    n_slots = spec.n_slots
+    plates = [a for a in obs_rows_actions if a < spec.end_tick_action
+              and spec.task_types[spec.slot_subtask(a % n_slots).task_type] == "plate"]
+    return float(np.mean([a // n_slots == 0 for a in plates]))
+
+
+@pytest.mark.parametrize("method", ["forest", "boosting", "bc"])
+def test_learned_trainee_reproduces_accuracy_flaw_and_score(trainee, method):
+    spec, traces, test, scale = trainee
+    policy = make_policy(method, scale, seed=0).fit(traces.obs[~test], traces.mask[~test], traces.action[~test])
+    accuracy = held_out_accuracy(policy, traces.obs[test], traces.mask[test], traces.action[test])
+    uniform = float((1.0 / traces.mask[test].sum(axis=1)).mean())
+    assert accuracy > uniform + 0.3, (accuracy, uniform)
+
+    ticks, pairs = play_rounds(policy, ReferenceKitchen(spec.to_dict()), 200, seed=0)
+    trainee_ticks = traces.rounds["ticks"].mean()
+    assert abs(ticks.mean() - trainee_ticks) <= 1.0, (ticks.mean(), trainee_ticks)
+    # the planted flaw: the share of platings done by the chef, learned vs trainee, within 0.1
+    learned_share = chef_plate_share(spec, [a for _, a in pairs])
+    trainee_share = chef_plate_share(spec, traces.action.tolist())
+    assert abs(learned_share - trainee_share) <= 0.1, (learned_share, trainee_share)
+
+
+def test_behaviour_cloning_loss_falls(trainee):
+    _, traces, test, scale = trainee
+    policy = make_policy("bc", scale, epochs=10).fit(traces.obs, traces.mask, traces.action)
+    losses = np.asarray(policy.losses)
+    assert losses[-1] < 0.7 * losses[0]
+
+
+def test_probs_never_put_mass_on_illegal_actions(trainee):
+    _, traces, test, scale = trainee
+    for method in ("forest", "bc"):
+        policy = make_policy(method, scale).fit(traces.obs[~test], traces.mask[~test], traces.action[~test])
+        probs = policy.probs(traces.obs[test], traces.mask[test])
+        assert np.all(probs[~traces.mask[test]] == 0) and np.allclose(probs.sum(axis=1), 1)
+
+
+def test_imitate_cli(tmp_path):
+    ok = subprocess.run([sys.executable, "-m", "bpjax.imitate", "method=forest", "n_players=8", "rounds=2",
+                         "eval_rounds=20", f"hydra.run.dir={tmp_path}"], capture_output=True, text=True,
+                        timeout=300, cwd=REPO)
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    metrics = pd.read_json(tmp_path / "metrics.json", typ="series")
+    assert metrics["held_out_accuracy"] > metrics["uniform_accuracy"]
+    bad = subprocess.run([sys.executable, "-m", "bpjax.imitate", "method=telepathy", f"hydra.run.dir={tmp_path}"],
+                         capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert bad.returncode != 0 and "method: unknown imitation method 'telepathy'" in bad.stderr
+    assert "Traceback" not in bad.stderr
