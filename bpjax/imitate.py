@@ -1,4 +1,4 @@
-"""``python -m bpjax.imitate method=forest|boosting|bc [traces=PATH players=PATH] [kind=KIND]``
+"""``python -m bpjax.imitate method=forest|boosting|bc|gail [traces=PATH players=PATH] [kind=KIND]``
 
 Fits the trainee policy π^h on the players not held out and writes ``metrics.json`` (held-out action
 accuracy next to a uniform-random policy's, the learned policy's mean ticks next to the trainees', and the
@@ -57,7 +57,7 @@ def main(cfg: DictConfig) -> None:
         if not 0 < cfg.held_out < 1:
             raise ConfigError(f"held_out: expected a share in (0, 1), got {cfg.held_out}")
         env, env_params = make_kitchen(spec)
-        policy = make_policy(cfg.method, np.asarray(env.obs_scale(env_params)), seed=cfg.seed)
+        policy = make_policy(cfg.method, env, env_params, seed=cfg.seed)
     except (ConfigError, TraceError, ValueError, OSError) as error:
         sys.exit(f"{type(error).__name__}: {error}")
 

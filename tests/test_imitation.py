@@ -45,7 +45,8 @@ def chef_plate_share(spec, obs_rows_actions) -> float:
 @pytest.mark.parametrize("method", ["forest", "boosting", "bc"])
 def test_learned_trainee_reproduces_accuracy_flaw_and_score(trainee, method):
     spec, traces, test, scale = trainee
-    policy = make_policy(method, scale, seed=0).fit(traces.obs[~test], traces.mask[~test], traces.action[~test])
+    env, env_params = make_kitchen(spec)
+    policy = make_policy(method, env, env_params, seed=0).fit(traces.obs[~test], traces.mask[~test], traces.action[~test])
     accuracy = held_out_accuracy(policy, traces.obs[test], traces.mask[test], traces.action[test])
     uniform = float((1.0 / traces.mask[test].sum(axis=1)).mean())
     assert accuracy > uniform + 0.3, (accuracy, uniform)
@@ -60,16 +61,18 @@ def test_learned_trainee_reproduces_accuracy_flaw_and_score(trainee, method):
 
 
 def test_behaviour_cloning_loss_falls(trainee):
-    _, traces, test, scale = trainee
-    policy = make_policy("bc", scale, epochs=10).fit(traces.obs, traces.mask, traces.action)
+    spec, traces, test, scale = trainee
+    env, env_params = make_kitchen(spec)
+    policy = make_policy("bc", env, env_params, epochs=10).fit(traces.obs, traces.mask, traces.action)
     losses = np.asarray(policy.losses)
     assert losses[-1] < 0.7 * losses[0]
 
 
 def test_probs_never_put_mass_on_illegal_actions(trainee):
-    _, traces, test, scale = trainee
+    spec, traces, test, scale = trainee
+    env, env_params = make_kitchen(spec)
     for method in ("forest", "bc"):
-        policy = make_policy(method, scale).fit(traces.obs[~test], traces.mask[~test], traces.action[~test])
+        policy = make_policy(method, env, env_params).fit(traces.obs[~test], traces.mask[~test], traces.action[~test])
         probs = policy.probs(traces.obs[test], traces.mask[test])
         assert np.all(probs[~traces.mask[test]] == 0) and np.allclose(probs.sum(axis=1), 1)
 
@@ -85,3 +88,48 @@ def test_imitate_cli(tmp_path):
                          capture_output=True, text=True, timeout=300, cwd=REPO)
     assert bad.returncode != 0 and "method: unknown imitation method 'telepathy'" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_gail_discriminator_loss_falls_on_a_fixed_batch(trainee):
+    """Trainee decisions vs uniformly random legal decisions at the same states: the discriminator learns to
+    tell them apart (its cross-entropy drops well below log 4 = chance)."""
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    from bpjax.agents.networks import MLP
+    from bpjax.imitation.gail import discriminator_features, discriminator_loss
+
+    _, traces, _, scale = trainee
+    rng = np.random.default_rng(0)
+    random_actions = np.array([rng.choice(np.flatnonzero(m)) for m in traces.mask])
+    obs = jnp.asarray(traces.obs / scale)
+    expert = discriminator_features(obs, jnp.asarray(traces.action), traces.mask.shape[1])
+    generated = discriminator_features(obs, jnp.asarray(random_actions), traces.mask.shape[1])
+    disc = MLP((64, 64), 1, out_scale=1.0)
+    params = disc.init(jax.random.key(0), expert[:1])
+    optimizer = optax.adam(1e-3)
+
+    @jax.jit
+    def step(params, opt_state):
+        loss, grads = jax.value_and_grad(discriminator_loss)(params, disc, expert, generated)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, loss
+
+    opt_state, losses = optimizer.init(params), []
+    for _ in range(200):
+        params, opt_state, loss = step(params, opt_state)
+        losses.append(float(loss))
+    assert losses[0] > 1.2 and losses[-1] < 0.6 * losses[0]
+
+
+def test_gail_learns_a_legal_policy_better_than_chance(trainee):
+    spec, traces, test, _ = trainee
+    env, env_params = make_kitchen(spec)
+    policy = make_policy("gail", env, env_params, n_iterations=60).fit(traces.obs[~test], traces.mask[~test],
+                                                                        traces.action[~test])
+    probs = policy.probs(traces.obs[test], traces.mask[test])
+    assert np.all(probs[~traces.mask[test]] == 0)
+    accuracy = held_out_accuracy(policy, traces.obs[test], traces.mask[test], traces.action[test])
+    assert accuracy > float((1.0 / traces.mask[test].sum(axis=1)).mean()) + 0.1
+    assert policy.history["disc_loss"][-10:].mean() < policy.history["disc_loss"][:5].mean() + 0.5

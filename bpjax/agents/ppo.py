@@ -5,7 +5,7 @@ chunk of updates — rollout of `n_envs` auto-resetting envs for `n_steps`, adva
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -69,9 +69,16 @@ def ppo_loss(params, network: ActorCritic, batch: dict, config: PPOConfig):
     return total, {"policy_loss": policy_loss, "value_loss": value_loss, "entropy": mean_entropy}
 
 
-def make_ppo(env: Kitchen, env_params: EnvParams, config: PPOConfig
-             ) -> tuple[ActorCritic, Callable, Callable]:
-    """(network, init(key) -> PPOState, run(PPOState, n_updates) -> (PPOState, metrics per update))."""
+class PPOParts(NamedTuple):
+    """PPO's pieces, for learners that change the reward between collecting and learning (GAIL)."""
+
+    network: ActorCritic
+    init: Callable      # key -> PPOState
+    collect: Callable   # PPOState -> (PPOState, trajectory [n_steps, n_envs])
+    learn: Callable     # (PPOState, trajectory, rewards [n_steps, n_envs]) -> (PPOState, metrics)
+
+
+def make_ppo_parts(env: Kitchen, env_params: EnvParams, config: PPOConfig) -> PPOParts:
     network = ActorCritic(env.n_actions, config.hidden)
     optimizer = make_optimizer(config.learning_rate, config.max_grad_norm)
     batch_size = config.n_envs * config.n_steps
@@ -96,24 +103,26 @@ def make_ppo(env: Kitchen, env_params: EnvParams, config: PPOConfig
         return next_state, {"obs": obs, "mask": mask, "action": action, "log_p": log_p, "value": value,
                             "reward": reward, "done": done.astype(jnp.float32), "end_tick": end_tick}
 
-    def update(state: PPOState, _):
-        key, rollout_key, shuffle_key = jax.random.split(state.key, 3)
+    def collect(state: PPOState):
+        key, rollout_key = jax.random.split(state.key)
 
-        def collect(env_state, key):
+        def one_step(env_state, key):
             keys = jax.random.split(key, config.n_envs)
             return jax.vmap(env_step, in_axes=(None, 0, 0))(state.params, env_state, keys)
 
-        env_state, traj = jax.lax.scan(collect, state.env_state, jax.random.split(rollout_key, config.n_steps))
-        last_obs, _ = jax.vmap(network_input, in_axes=(None, None, 0))(env, env_params, env_state)
+        env_state, traj = jax.lax.scan(one_step, state.env_state, jax.random.split(rollout_key, config.n_steps))
+        return state.replace(key=key, env_state=env_state), traj
+
+    def learn(state: PPOState, traj, rewards):
+        key, shuffle_key = jax.random.split(state.key)
+        last_obs, _ = jax.vmap(network_input, in_axes=(None, None, 0))(env, env_params, state.env_state)
         _, last_value = network.apply(state.params, last_obs)
-        advantages, returns = gae(traj["reward"], traj["value"], traj["done"], last_value, config.gamma,
-                                  config.gae_lambda)
+        advantages, returns = gae(rewards, traj["value"], traj["done"], last_value, config.gamma, config.gae_lambda)
         flat = jax.tree.map(lambda x: x.reshape((batch_size,) + x.shape[2:]),
                             {**{k: traj[k] for k in ("obs", "mask", "action", "log_p", "value")},
                              "advantage": advantages, "return": returns})
 
         def epoch(carry, key):
-            params, opt_state = carry
             order = jax.random.permutation(key, batch_size).reshape(config.n_minibatches, minibatch)
 
             def minibatch_step(carry, indices):
@@ -123,7 +132,7 @@ def make_ppo(env: Kitchen, env_params: EnvParams, config: PPOConfig
                 updates, opt_state = optimizer.update(grads, opt_state, params)
                 return (jax.tree.map(lambda p, u: p + u, params, updates), opt_state), (loss, aux)
 
-            return jax.lax.scan(minibatch_step, (params, opt_state), order)
+            return jax.lax.scan(minibatch_step, carry, order)
 
         (params, opt_state), (losses, aux) = jax.lax.scan(epoch, (state.params, state.opt_state),
                                                           jax.random.split(shuffle_key, config.n_epochs))
@@ -131,9 +140,21 @@ def make_ppo(env: Kitchen, env_params: EnvParams, config: PPOConfig
         mean_ticks = jnp.where(ended > 0, traj["end_tick"].sum() / jnp.maximum(ended, 1), state.episode_ticks)
         metrics = {"loss": losses.mean(), "entropy": aux["entropy"].mean(), "value_loss": aux["value_loss"].mean(),
                    "mean_ticks": mean_ticks, "finite": jnp.all(jnp.isfinite(losses)) & all_finite(params)}
-        return PPOState(params, opt_state, key, state.update + 1, env_state, mean_ticks), metrics
+        return PPOState(params, opt_state, key, state.update + 1, state.env_state, mean_ticks), metrics
+
+    return PPOParts(network, init, collect, learn)
+
+
+def make_ppo(env: Kitchen, env_params: EnvParams, config: PPOConfig
+             ) -> tuple[ActorCritic, Callable, Callable]:
+    """(network, init(key) -> PPOState, run(PPOState, n_updates) -> (PPOState, metrics per update))."""
+    parts = make_ppo_parts(env, env_params, config)
+
+    def update(state: PPOState, _):
+        state, traj = parts.collect(state)
+        return parts.learn(state, traj, traj["reward"])
 
     def run(state: PPOState, n_updates: int):
         return jax.lax.scan(update, state, None, n_updates)
 
-    return network, init, run
+    return parts.network, parts.init, run

@@ -115,9 +115,17 @@ class BehaviourCloning:
         return probs / probs.sum(axis=1, keepdims=True)  # exact in float64 for samplers that check
 
 
-def make_policy(method: str, obs_scale: np.ndarray, seed: int = 0, **settings) -> TraineePolicy:
+METHODS = ("forest", "boosting", "bc", "gail")
+
+
+def make_policy(method: str, env, env_params, seed: int = 0, **settings) -> TraineePolicy:
+    """A trainee-policy learner by name: forest | boosting | bc | gail."""
     if method in ("forest", "boosting"):
         return ForestPolicy(kind=method, seed=seed, **settings)
     if method == "bc":
-        return BehaviourCloning(obs_scale=obs_scale, seed=seed, **settings)
-    raise ValueError(f"method: unknown imitation method {method!r} (known: forest, boosting, bc)")
+        return BehaviourCloning(obs_scale=np.asarray(env.obs_scale(env_params)), seed=seed, **settings)
+    if method == "gail":
+        from bpjax.imitation.gail import GAILPolicy
+
+        return GAILPolicy(env, env_params, seed=seed, **settings)
+    raise ValueError(f"method: unknown imitation method {method!r} (known: {', '.join(METHODS)})")
