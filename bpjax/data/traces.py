@@ -48,6 +48,7 @@ class TraceSet:
     mask: np.ndarray                    # bool[N, n_actions]: legal actions there
     action: np.ndarray                  # int32[N]: the flat action taken
     rounds: pd.DataFrame                # one row per round: player_id, round, episode_id, ticks, finished
+    states: list[RefState] = field(default_factory=list)  # reference state before each decision
     rejected: list[str] = field(default_factory=list)  # with skip_invalid: one reason per dropped round
     spec: KitchenSpec | None = None     # the kitchen, when every round shares one
 
@@ -125,7 +126,7 @@ class _RoundError(Exception):
 
 def _validate(path: Path, frame: pd.DataFrame, skip_invalid: bool) -> TraceSet:
     kitchens: dict[str, tuple[KitchenSpec, ReferenceKitchen]] = {}
-    obs, masks, actions, keep, rounds, rejected = [], [], [], [], [], []
+    obs, masks, actions, states, keep, rounds, rejected = [], [], [], [], [], [], []
     for episode_id, rows in frame.groupby("episode_id", sort=False):
         try:
             spec, ref = _kitchen(kitchens, rows)
@@ -136,7 +137,8 @@ def _validate(path: Path, frame: pd.DataFrame, skip_invalid: bool) -> TraceSet:
                 raise TraceError(message) from None
             rejected.append(f"episode {episode_id}: {message}")
             continue
-        episode_obs, episode_masks, episode_actions, ticks, finished = result
+        episode_obs, episode_masks, episode_actions, episode_states, ticks, finished = result
+        states += episode_states
         obs += episode_obs
         masks += episode_masks
         actions += episode_actions
@@ -148,7 +150,7 @@ def _validate(path: Path, frame: pd.DataFrame, skip_invalid: bool) -> TraceSet:
     return TraceSet(frame.loc[keep].reset_index(drop=True),
                     np.asarray(obs, np.float32).reshape(len(obs), -1),
                     np.asarray(masks, bool).reshape(len(masks), -1),
-                    np.asarray(actions, np.int32), pd.DataFrame(rounds), rejected, single)
+                    np.asarray(actions, np.int32), pd.DataFrame(rounds), states, rejected, single)
 
 
 def _kitchen(cache: dict, rows: pd.DataFrame) -> tuple[KitchenSpec, ReferenceKitchen]:
@@ -169,7 +171,7 @@ def _replay(ref: ReferenceKitchen, spec: KitchenSpec, rows: pd.DataFrame):
     """Replay one round, checking every row; returns its decision arrays, ticks and whether it finished."""
     workers = {w.name: i for i, w in enumerate(spec.workers)}
     state: RefState = ref.reset()
-    obs, masks, actions = [], [], []
+    obs, masks, actions, states = [], [], [], []
     over = (False, False)
     for row_number, row in zip(rows.index, rows.itertuples(index=False)):
         row_number = int(row_number)
@@ -190,12 +192,13 @@ def _replay(ref: ReferenceKitchen, spec: KitchenSpec, rows: pd.DataFrame):
                 raise _RoundError(row_number, f"assigning {row.worker} to slot {row.slot} "
                                               f"({spec.slot_label(int(row.slot))}) is illegal at tick {state.tick}: "
                                               + _why_illegal(ref, spec, state, workers[row.worker], int(row.slot)))
+        states.append(state)
         obs.append(ref.observation(state))
         masks.append(ref.action_mask(state))
         actions.append(action)
         state = ref.step(state, action)[0]
         over = ref.is_over(state)
-    return obs, masks, actions, state.tick, over[0]
+    return obs, masks, actions, states, state.tick, over[0]
 
 
 def _why_illegal(ref: ReferenceKitchen, spec: KitchenSpec, state: RefState, worker: int, slot: int) -> str:
