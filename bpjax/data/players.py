@@ -94,9 +94,10 @@ class SyntheticPlayer:
         names = [w.name for w in spec.workers]
         self._flaw_actions = [(names.index(w), spec.task_types.index(k)) for w, k in self.profile.flaws]
 
-    def act(self, state: RefState, round_number: int) -> int:
+    def act(self, state: RefState, round_number: int, forbidden: frozenset[int] = frozenset()) -> int:
+        """The player's action; `forbidden` actions are never taken (a tip the player follows)."""
         sim, spec, rng = self.solver.sim, self.solver.spec, self.rng
-        legal = sim.legal_actions(state)
+        legal = [a for a in sim.legal_actions(state) if a not in forbidden]
         if rng.random() < self.profile.epsilon:
             return rng.choice(legal)
         for worker, task_type in self._flaw_actions:
@@ -105,13 +106,15 @@ class SyntheticPlayer:
             if options and rng.random() < self.profile.flaw_rate:
                 return options[0]
         if self.profile.base == "optimal" or rng.random() < self.profile.p_optimal(round_number):
-            return self.optimal_action(state)
+            return self.optimal_action(state, forbidden)
         if self.profile.base == "keep_busy":
             return rng.choice(legal[:-1]) if len(legal) > 1 else legal[-1]
         return self.greedy_action(state, legal)
 
-    def optimal_action(self, state: RefState) -> int:
-        return int(np.argmax(self.solver.q_values(state)))
+    def optimal_action(self, state: RefState, forbidden: frozenset[int] = frozenset()) -> int:
+        q = self.solver.q_values(state)
+        q[list(forbidden)] = -np.inf
+        return int(np.argmax(q))
 
     def greedy_action(self, state: RefState, legal: list[int]) -> int:
         sim = self.solver.sim
