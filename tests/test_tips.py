@@ -55,16 +55,18 @@ def test_counts_are_per_round_and_before_the_decision(chef_plates):
 def test_following_the_top_tip_saves_what_the_score_promises(chef_plates):
     """Full compliance with the top tip: the simulated gain has the first-order score's sign, the CI excludes
     zero, the rate of suboptimal decisions falls, and less compliance saves less."""
-    from bpjax.data.players import profiles_from_config
+    from bpjax.data.players import SyntheticPlayer, profiles_from_config
     from bpjax.solve.solver import ExactSolver
     from bpjax.tips.evaluate import evaluate_tip
 
     spec, traces, table = chef_plates
     top = [r for r in score_count_tips(table, spec) if r.kept][0]
-    profiles = [p for p, _ in profiles_from_config(
+    [(profile, _)] = profiles_from_config(
         [{"kind": "chef_plates", "base": "greedy", "flaws": [["chef", "plate"]], "flaw_rate": 0.9, "epsilon": 0.05}],
-        spec)] * 8
-    full, half = evaluate_tip(ExactSolver(spec), profiles, top.tip, compliances=(1.0, 0.5), rounds=2)
+        spec)
+    solver = ExactSolver(spec)
+    full, half = evaluate_tip(solver, lambda i, rng: SyntheticPlayer(profile, solver, rng), 8, top.tip,
+                              compliances=(1.0, 0.5), rounds=2)
     assert np.sign(full.saved) == np.sign(top.score) == 1
     assert full.saved_ci[0] > 0
     assert full.tip_suboptimal < full.control_suboptimal

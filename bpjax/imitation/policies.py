@@ -55,6 +55,8 @@ class ForestPolicy:
             raise ValueError(f"imitation.kind: expected 'forest' or 'boosting', got {self.kind!r}")
         self.n_actions = mask.shape[1]
         self.model.fit(obs, action)
+        if hasattr(self.model, "n_jobs"):
+            self.model.n_jobs = 1  # predictions come one state at a time in simulation: no worker pool
         return self
 
     def probs(self, obs: np.ndarray, mask: np.ndarray) -> np.ndarray:

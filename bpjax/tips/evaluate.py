@@ -9,13 +9,35 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from typing import Callable, Protocol
 
 import numpy as np
 
-from bpjax.data.players import PlayerProfile, SyntheticPlayer
 from bpjax.env.reference import RefState
 from bpjax.solve.solver import ExactSolver
 from bpjax.tips.study import Tip
+
+
+class Actor(Protocol):
+    """A trainee in simulation (a synthetic player, or the learned π_H): `forbidden` actions are excluded."""
+
+    def act(self, state: RefState, round_number: int, forbidden: frozenset[int] = frozenset()) -> int: ...
+
+
+@dataclass
+class LearnedTrainee:
+    """The learned trainee policy π_H as an actor: samples its distribution over the allowed actions."""
+
+    policy: object  # a TraineePolicy
+    solver: ExactSolver
+    rng: random.Random
+
+    def act(self, state: RefState, round_number: int, forbidden: frozenset[int] = frozenset()) -> int:
+        sim = self.solver.sim
+        mask = np.asarray(sim.action_mask(state))
+        mask[list(forbidden)] = False
+        probs = self.policy.probs(np.asarray([sim.observation(state)], np.float32), mask[None])[0]
+        return int(np.searchsorted(np.cumsum(probs), self.rng.random() * probs.sum()).clip(0, len(probs) - 1))
 
 
 @dataclass
@@ -36,10 +58,9 @@ def _of_type(solver: ExactSolver, tip: Tip, state: RefState) -> list[int]:
             and spec.slot_subtask(a % sim.n_slots).task_type == tip.task_type]
 
 
-def play_with_tip(solver: ExactSolver, profile: PlayerProfile, tip: Tip | None, compliance: float,
+def play_with_tip(solver: ExactSolver, player: Actor, tip: Tip | None, compliance: float,
                   round_number: int, rng: random.Random) -> tuple[int, int, int]:
     """One round; returns (ticks, decisions, suboptimal decisions)."""
-    player = SyntheticPlayer(profile, solver, rng)
     sim, spec = solver.sim, solver.spec
     state, count, decisions, suboptimal = sim.reset(), 0, 0, 0
     while not any(sim.is_over(state)) and state.tick < solver.max_ticks:  # the solver's sim has no horizon
@@ -60,21 +81,24 @@ def play_with_tip(solver: ExactSolver, profile: PlayerProfile, tip: Tip | None, 
     return min(state.tick, solver.max_ticks), decisions, suboptimal
 
 
-def evaluate_tip(solver: ExactSolver, profiles: list[PlayerProfile], tip: Tip, compliances=(1.0,),
-                 rounds: int = 3, seed: int = 0) -> list[TipEvaluation]:
-    """Control vs tip for every profile × round, with common random numbers (same seeds both arms)."""
+def evaluate_tip(solver: ExactSolver, make_actor: Callable[[int, random.Random], Actor], n_trainees: int,
+                 tip: Tip, compliances=(1.0,), rounds: int = 3, seed: int = 0) -> list[TipEvaluation]:
+    """Control vs tip for `n_trainees` actors × `rounds`, with common random numbers (same seeds in both
+    arms). `make_actor(index, rng)` builds trainee `index` drawing its randomness from `rng`."""
     out = []
     for compliance in compliances:
         control, treated = [], []
-        for index, profile in enumerate(profiles):
+        for index in range(n_trainees):
             for round_number in range(1, rounds + 1):
                 seed_here = seed * 1_000_003 + index * 101 + round_number
-                control.append(play_with_tip(solver, profile, None, compliance, round_number, random.Random(seed_here)))
-                treated.append(play_with_tip(solver, profile, tip, compliance, round_number, random.Random(seed_here)))
+                for arm, results in ((None, control), (tip, treated)):
+                    rng = random.Random(seed_here)
+                    results.append(play_with_tip(solver, make_actor(index, rng), arm, compliance, round_number, rng))
         control, treated = np.asarray(control, float), np.asarray(treated, float)
         saved = control[:, 0] - treated[:, 0]
         half = 1.96 * saved.std(ddof=1) / np.sqrt(len(saved)) if len(saved) > 1 else float("nan")
-        out.append(TipEvaluation(compliance, control[:, 0].mean(), treated[:, 0].mean(), saved.mean(),
-                                 (saved.mean() - half, saved.mean() + half),
-                                 control[:, 2].sum() / control[:, 1].sum(), treated[:, 2].sum() / treated[:, 1].sum()))
+        out.append(TipEvaluation(compliance, float(control[:, 0].mean()), float(treated[:, 0].mean()),
+                                 float(saved.mean()), (float(saved.mean() - half), float(saved.mean() + half)),
+                                 float(control[:, 2].sum() / control[:, 1].sum()),
+                                 float(treated[:, 2].sum() / treated[:, 1].sum())))
     return out

@@ -94,7 +94,8 @@ def tip_actions(table: dict[str, np.ndarray], spec: KitchenSpec, tip: Tip,
 def score_count_tips(table: dict[str, np.ndarray], spec: KitchenSpec, max_times: int | None = None,
                      trainee_probs: np.ndarray | None = None, min_applicability: float = 0.1,
                      max_disagreement: float = 0.5) -> list[TipScores]:
-    """Score every candidate (worker, type, times) tip; best score first (ties: fewer times first)."""
+    """Score every candidate (worker, type, times) tip; best score first (ties: fewer times first). A j that
+    acts exactly like j - 1 on every observed decision is left out."""
     q, mask = table["q"], table["mask"]
     rows = np.arange(len(table["action"]))
     n_rounds = table["round"].max() + 1
@@ -111,9 +112,13 @@ def score_count_tips(table: dict[str, np.ndarray], spec: KitchenSpec, max_times:
                 continue
             # π* agrees with a forbidden w -> k where it has an optimal action that is not w -> k
             other_optimal = np.any((q >= best[:, None]) & ~np.isin(np.arange(q.shape[1]), actions_wk), axis=1)
+            previous = None
             for times in range(max_times + 1):
                 tip = Tip(w, k, times)
                 chosen, applies, force = tip_actions(table, spec, tip, fallback_order)
+                if previous is not None and np.array_equal(chosen, previous) and np.array_equal(applies, previous_applies):
+                    continue  # a larger j that changes nothing in the data: the smaller one says it
+                previous, previous_applies = chosen, applies
                 gain = q[rows, chosen] - q_taken
                 # a forced assignment agrees with π* when it is optimal
                 agrees = np.where(force, q[rows, chosen] == best, other_optimal)
