@@ -12,7 +12,6 @@ import platform
 import time
 
 import jax
-import numpy as np
 from omegaconf import OmegaConf
 
 from bpjax.config import compose_config

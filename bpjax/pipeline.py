@@ -9,7 +9,6 @@ output directory. Prints tips.json's top entry as its last line.
 from __future__ import annotations
 
 import json
-import random
 import sys
 from pathlib import Path
 

@@ -112,11 +112,12 @@ def score_count_tips(table: dict[str, np.ndarray], spec: KitchenSpec, max_times:
                 continue
             # π* agrees with a forbidden w -> k where it has an optimal action that is not w -> k
             other_optimal = np.any((q >= best[:, None]) & ~np.isin(np.arange(q.shape[1]), actions_wk), axis=1)
-            previous = None
+            previous, previous_applies = None, None
             for times in range(max_times + 1):
                 tip = Tip(w, k, times)
                 chosen, applies, force = tip_actions(table, spec, tip, fallback_order)
-                if previous is not None and np.array_equal(chosen, previous) and np.array_equal(applies, previous_applies):
+                if (previous is not None and np.array_equal(chosen, previous)
+                        and np.array_equal(applies, previous_applies)):
                     continue  # a larger j that changes nothing in the data: the smaller one says it
                 previous, previous_applies = chosen, applies
                 gain = q[rows, chosen] - q_taken
