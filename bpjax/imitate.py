@@ -41,7 +41,9 @@ def main(cfg: DictConfig) -> None:
                                                cfg.n_players, cfg.rounds, cfg.seed)
             traces = read_traces(write_traces(frame, out / "traces.parquet"))
         else:
-            traces = read_traces(cfg.traces)
+            traces = read_traces(cfg.traces, skip_invalid=cfg.skip_invalid)
+            for reason in traces.rejected:
+                print(f"rejected {reason}")
             truth = json.loads(Path(cfg.players).read_text()) if cfg.players else None
             if traces.spec is None:
                 raise ConfigError("traces: rounds of several kitchens; imitate one kitchen at a time")

@@ -43,7 +43,9 @@ def main(cfg: DictConfig) -> None:
             (out / "players.json").write_text(json.dumps(truth, indent=2))
             traces = read_traces(write_traces(frame, out / "traces.parquet"))
         else:
-            traces = read_traces(cfg.traces)
+            traces = read_traces(cfg.traces, skip_invalid=cfg.skip_invalid)
+            for reason in traces.rejected:
+                print(f"rejected {reason}")
             if traces.spec is None:
                 raise ConfigError("traces: rounds of several kitchens; run one kitchen at a time")
             spec = traces.spec

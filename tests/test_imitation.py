@@ -133,3 +133,22 @@ def test_gail_learns_a_legal_policy_better_than_chance(trainee):
     accuracy = held_out_accuracy(policy, traces.obs[test], traces.mask[test], traces.action[test])
     assert accuracy > float((1.0 / traces.mask[test].sum(axis=1)).mean()) + 0.1
     assert policy.history["disc_loss"][-10:].mean() < policy.history["disc_loss"][:5].mean() + 0.5
+
+
+def test_imitate_cli_on_a_bad_trace_file_stops_or_skips(tmp_path):
+    """A corrupted round stops the run with one TraceError line; skip_invalid=true drops and reports it."""
+    spec = spec_for()
+    frame, truth = generate_population(spec, CHEF_PLATES, n_players=6, rounds=2, seed=2)
+    row = int(frame.index[(frame["episode_id"] == "p0001-r1") & (frame["slot"] >= 0)][0])
+    frame.loc[row, "worker"] = "pastry_chef"
+    path = write_traces(frame, tmp_path / "bad.csv")
+    (tmp_path / "players.json").write_text(pd.Series(truth).to_json(orient="values"))
+    base = [sys.executable, "-m", "bpjax.imitate", f"traces={path}", "eval_rounds=10"]
+    stopped = subprocess.run(base + [f"hydra.run.dir={tmp_path / 'a'}"], capture_output=True, text=True,
+                             timeout=300, cwd=REPO)
+    assert stopped.returncode != 0 and "Traceback" not in stopped.stderr
+    assert f"TraceError: {path}, row {row}: unknown worker 'pastry_chef'" in stopped.stderr
+    skipped = subprocess.run(base + ["skip_invalid=true", f"hydra.run.dir={tmp_path / 'b'}"], capture_output=True,
+                             text=True, timeout=300, cwd=REPO)
+    assert skipped.returncode == 0, skipped.stderr[-2000:]
+    assert f"rejected episode p0001-r1: {path}, row {row}: unknown worker" in skipped.stdout
