@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import tempfile
 import time
+from pathlib import Path
 
 import jax
 from omegaconf import OmegaConf
@@ -35,7 +37,8 @@ def main() -> None:
     frame, _ = generate_population(spec, OmegaConf.to_container(cfg.population), args.players, 5, 0)
     generate_s = time.perf_counter() - start
     start = time.perf_counter()
-    traces = read_traces(write_traces(frame, "/tmp/imitation_speed.parquet"))
+    with tempfile.TemporaryDirectory() as folder:
+        traces = read_traces(write_traces(frame, Path(folder) / "traces.parquet"))
     read_s = time.perf_counter() - start
     n = len(traces.action)
     results = {"machine": {"platform": platform.platform(), "jax": jax.__version__}, "decisions": n,
