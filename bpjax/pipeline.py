@@ -2,7 +2,8 @@
 
 generate (or load) traces → keep the bottom quartile of players → learn π_H → exact Q* at their decisions →
 mine and rank the study's tips (Q* score and the state–action-count baseline) → simulate π_H ⊕ ρ for the top
-tips → ``report.md`` (tables, plot of ticks with and without the top tip), ``tips.json``, in the Hydra
+tips and Bayesian rule lists → ``report.md`` (tables, plot of ticks with and without the top tip),
+``tips.json``, ``rule_lists.json``, in the Hydra
 output directory. Prints tips.json's top entry as its last line.
 """
 
@@ -31,6 +32,7 @@ def main(cfg: DictConfig) -> None:
     from bpjax.solve.solver import ExactSolver
     from bpjax.tips import decision_table, score_count_tips
     from bpjax.tips.evaluate import LearnedTrainee, evaluate_tip
+    from bpjax.tips.rules import brl_tips
 
     out = Path(HydraConfig.get().runtime.output_dir)
     try:
@@ -71,6 +73,7 @@ def main(cfg: DictConfig) -> None:
                               min_applicability=cfg.tips.min_applicability,
                               max_disagreement=cfg.tips.max_disagreement)
     kept = [s for s in scores if s.kept]
+    rule_lists = brl_tips(subset.states, table["q"], table["action"], spec, seed=cfg.seed)
     by_baseline = sorted(kept, key=lambda s: (-s.baseline_score, -s.applicability, s.tip.times))
     # 3. simulate pi_H (+) tip
     top = kept[: cfg.tips.top]
@@ -90,7 +93,8 @@ def main(cfg: DictConfig) -> None:
              "warning": "following this tip lost ticks in simulation" if evaluations[s.text][0].saved < 0 else None}
             for i, s in enumerate(top)]
     (out / "tips.json").write_text(json.dumps(tips, indent=2))
-    _report(out, spec, optimum, per_player, bottom, tips, evaluations, kept, by_baseline, cfg)
+    (out / "rule_lists.json").write_text(json.dumps([r.__dict__ for r in rule_lists], indent=2))
+    _report(out, spec, optimum, per_player, bottom, tips, evaluations, kept, by_baseline, rule_lists, cfg)
     for tip in tips:
         print(f"  #{tip['rank']} {tip['text']:<42} score {tip['score']:6.2f}  simulated {tip['simulated_gain']:6.2f} "
               f"{tip['simulated_gain_ci']}  support {tip['support']:.2f}  baseline rank {tip['baseline_rank']}")
@@ -106,7 +110,8 @@ def _subset(traces, rows: np.ndarray):
                    rounds=traces.rounds[traces.rounds["player_id"].isin(set(traces.frame["player_id"][rows]))])
 
 
-def _report(out: Path, spec, optimum, per_player, bottom, tips, evaluations, kept, by_baseline, cfg) -> None:
+def _report(out: Path, spec, optimum, per_player, bottom, tips, evaluations, kept, by_baseline, rule_lists,
+            cfg) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -132,6 +137,10 @@ def _report(out: Path, spec, optimum, per_player, bottom, tips, evaluations, kep
     lines += ["", "## Baseline ranking (how often π* does what the tip says)", ""]
     lines += [f"{i + 1}. {s.text} (agreement {s.baseline_score:.2f}, support {s.applicability:.2f})"
               for i, s in enumerate(by_baseline[: cfg.tips.top])]
+    lines += ["", "## Rule-list tips (Bayesian Rule Lists, at the trainees' costly decisions)", ""]
+    for rule_list in rule_lists:
+        lines += [f"- {rule} (support {s:.2f}, confidence {c:.2f})"
+                  for rule, s, c in zip(rule_list.rules, rule_list.support, rule_list.confidence)]
     if tips:
         first = evaluations[tips[0]["text"]]
         fig, ax = plt.subplots(figsize=(5, 3.5))
