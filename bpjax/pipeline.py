@@ -32,6 +32,7 @@ def main(cfg: DictConfig) -> None:
     from bpjax.solve.solver import ExactSolver
     from bpjax.tips import decision_table, score_count_tips
     from bpjax.tips.evaluate import LearnedTrainee, evaluate_tip
+    from bpjax.tips.conditional import score_conditional_tips
     from bpjax.tips.rules import brl_tips
 
     out = Path(HydraConfig.get().runtime.output_dir)
@@ -74,6 +75,9 @@ def main(cfg: DictConfig) -> None:
                               max_disagreement=cfg.tips.max_disagreement)
     kept = [s for s in scores if s.kept]
     rule_lists = brl_tips(subset.states, table["q"], table["action"], spec, seed=cfg.seed)
+    conditional = [c for c in score_conditional_tips(
+        table, subset.states, spec, trainee_probs=trainee_policy.probs(subset.obs, subset.mask),
+        min_applicability=cfg.tips.min_applicability, max_disagreement=cfg.tips.max_disagreement) if c.kept]
     by_baseline = sorted(kept, key=lambda s: (-s.baseline_score, -s.applicability, s.tip.times))
     # 3. simulate pi_H (+) tip
     top = kept[: cfg.tips.top]
@@ -94,7 +98,11 @@ def main(cfg: DictConfig) -> None:
             for i, s in enumerate(top)]
     (out / "tips.json").write_text(json.dumps(tips, indent=2))
     (out / "rule_lists.json").write_text(json.dumps([r.__dict__ for r in rule_lists], indent=2))
-    _report(out, spec, optimum, per_player, bottom, tips, evaluations, kept, by_baseline, rule_lists, cfg)
+    (out / "conditional_tips.json").write_text(json.dumps(
+        [{"text": c.text, "score": round(c.score, 3), "support": round(c.applicability, 3),
+          "disagreement": round(c.disagreement, 3)} for c in conditional[: cfg.tips.top]], indent=2))
+    _report(out, spec, optimum, per_player, bottom, tips, evaluations, kept, by_baseline, rule_lists, cfg,
+            conditional)
     for tip in tips:
         print(f"  #{tip['rank']} {tip['text']:<42} score {tip['score']:6.2f}  simulated {tip['simulated_gain']:6.2f} "
               f"{tip['simulated_gain_ci']}  support {tip['support']:.2f}  baseline rank {tip['baseline_rank']}")
@@ -111,7 +119,7 @@ def _subset(traces, rows: np.ndarray):
 
 
 def _report(out: Path, spec, optimum, per_player, bottom, tips, evaluations, kept, by_baseline, rule_lists,
-            cfg) -> None:
+            cfg, conditional) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -137,6 +145,9 @@ def _report(out: Path, spec, optimum, per_player, bottom, tips, evaluations, kep
     lines += ["", "## Baseline ranking (how often π* does what the tip says)", ""]
     lines += [f"{i + 1}. {s.text} (agreement {s.baseline_score:.2f}, support {s.applicability:.2f})"
               for i, s in enumerate(by_baseline[: cfg.tips.top])]
+    lines += ["", "## State-conditioned tips (if ψ(s) then a; same score and filters)", ""]
+    lines += [f"{i + 1}. {c.text} (score {c.score:.2f}, support {c.applicability:.2f}, "
+              f"π* disagreement {c.disagreement:.2f})" for i, c in enumerate(conditional[: cfg.tips.top])]
     lines += ["", "## Rule-list tips (Bayesian Rule Lists, at the trainees' costly decisions)", ""]
     for rule_list in rule_lists:
         lines += [f"- {rule} (support {s:.2f}, confidence {c:.2f})"

@@ -19,7 +19,8 @@ def test_pipeline_end_to_end(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     tips = json.loads((tmp_path / "tips.json").read_text())
     assert json.loads(result.stdout.strip().splitlines()[-1]) == tips[0]
-    for name in ("report.md", "tip_effect.png", "traces.parquet", "players.json", "rule_lists.json"):
+    for name in ("report.md", "tip_effect.png", "traces.parquet", "players.json", "rule_lists.json",
+                 "conditional_tips.json"):
         assert (tmp_path / name).is_file(), name
     top = tips[0]
     assert {"text", "score", "support", "simulated_gain"} <= set(top)

@@ -71,3 +71,16 @@ def test_following_the_top_tip_saves_what_the_score_promises(chef_plates):
     assert full.saved_ci[0] > 0
     assert full.tip_suboptimal < full.control_suboptimal
     assert 0 < half.saved < full.saved
+
+
+def test_state_conditioned_tips_find_the_flaw_and_stay_legal(chef_plates):
+    """'If a plate subtask is open, leave the chef idle' (or an equivalent condition) tops the conditional
+    tips for chef-plates trainees, and every kept tip reads as a sentence."""
+    from bpjax.tips.conditional import score_conditional_tips
+
+    spec, traces, table = chef_plates
+    kept = [r for r in score_conditional_tips(table, traces.states, spec) if r.kept]
+    assert kept[0].tip.advice == "leave the chef idle" and kept[0].score > 1.0
+    assert any("plate subtask is open" in p for p in kept[0].tip.condition)
+    for r in kept:
+        assert r.text.startswith("If ") and r.text.endswith(".")
