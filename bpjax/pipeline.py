@@ -154,18 +154,31 @@ def _report(out: Path, spec, optimum, per_player, bottom, tips, evaluations, kep
                   for rule, s, c in zip(rule_list.rules, rule_list.support, rule_list.confidence)]
     if tips:
         first = evaluations[tips[0]["text"]]
-        fig, ax = plt.subplots(figsize=(5, 3.5))
-        labels = ["control"] + [f"tip, p={e.compliance:g}" for e in first]
-        values = [first[0].control_ticks] + [e.tip_ticks for e in first]
-        ax.bar(labels, values, color=["grey"] + ["tab:green"] * len(first))
+        lines += ["", f"## By round: {tips[0]['text']}", "",
+                  "| round | ticks, control | " + " | ".join(f"ticks, tip p={e.compliance:g}" for e in first)
+                  + " | suboptimal decisions, control | " + " | ".join(f"suboptimal, tip p={e.compliance:g}"
+                                                                       for e in first) + " |",
+                  "|---" * (2 + 2 * len(first)) + "|"]
+        for index, row in enumerate(first[0].by_round):
+            lines.append(f"| {row['round']} | {row['control_ticks']:.2f} | "
+                         + " | ".join(f"{e.by_round[index]['tip_ticks']:.2f}" for e in first)
+                         + f" | {row['control_suboptimal']:.1%} | "
+                         + " | ".join(f"{e.by_round[index]['tip_suboptimal']:.1%}" for e in first) + " |")
+        fig, ax = plt.subplots(figsize=(5.5, 3.5))
+        rounds = [row["round"] for row in first[0].by_round]
+        ax.plot(rounds, [row["control_ticks"] for row in first[0].by_round], "o-", color="grey", label="control")
+        for e in first:
+            ax.plot(rounds, [row["tip_ticks"] for row in e.by_round], "o-", label=f"tip, compliance {e.compliance:g}")
         ax.axhline(optimum, color="black", ls="--", lw=1, label=f"optimum {optimum}")
-        ax.set_ylabel("mean ticks per round (simulated π_H)")
+        ax.set_xticks(rounds)
+        ax.set_xlabel("round")
+        ax.set_ylabel("mean ticks (simulated π_H)")
         ax.set_title(tips[0]["text"], fontsize=9)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=7)
         fig.tight_layout()
         fig.savefig(out / "tip_effect.png", dpi=120)
         plt.close(fig)
-        lines += ["", "![ticks with and without the top tip](tip_effect.png)"]
+        lines += ["", "![ticks by round with and without the top tip](tip_effect.png)"]
     (out / "report.md").write_text("\n".join(lines) + "\n")
 
 

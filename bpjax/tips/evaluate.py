@@ -49,6 +49,7 @@ class TipEvaluation:
     saved_ci: tuple[float, float]
     control_suboptimal: float  # share of decisions with Q*-loss > 0
     tip_suboptimal: float
+    by_round: list[dict]       # per round number: mean ticks and suboptimal share, control and tip
 
 
 def _of_type(solver: ExactSolver, tip: Tip, state: RefState) -> list[int]:
@@ -95,10 +96,17 @@ def evaluate_tip(solver: ExactSolver, make_actor: Callable[[int, random.Random],
                     rng = random.Random(seed_here)
                     results.append(play_with_tip(solver, make_actor(index, rng), arm, compliance, round_number, rng))
         control, treated = np.asarray(control, float), np.asarray(treated, float)
+        round_of = np.tile(np.arange(1, rounds + 1), n_trainees)
+        by_round = [{"round": r,
+                     "control_ticks": float(control[round_of == r, 0].mean()),
+                     "tip_ticks": float(treated[round_of == r, 0].mean()),
+                     "control_suboptimal": float(control[round_of == r, 2].sum() / control[round_of == r, 1].sum()),
+                     "tip_suboptimal": float(treated[round_of == r, 2].sum() / treated[round_of == r, 1].sum())}
+                    for r in range(1, rounds + 1)]
         saved = control[:, 0] - treated[:, 0]
         half = 1.96 * saved.std(ddof=1) / np.sqrt(len(saved)) if len(saved) > 1 else float("nan")
         out.append(TipEvaluation(compliance, float(control[:, 0].mean()), float(treated[:, 0].mean()),
                                  float(saved.mean()), (float(saved.mean() - half), float(saved.mean() + half)),
                                  float(control[:, 2].sum() / control[:, 1].sum()),
-                                 float(treated[:, 2].sum() / treated[:, 1].sum())))
+                                 float(treated[:, 2].sum() / treated[:, 1].sum()), by_round))
     return out
