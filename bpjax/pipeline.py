@@ -70,13 +70,14 @@ def main(cfg: DictConfig) -> None:
     solver = ExactSolver(spec)
     optimum = solver.solve().optimal_ticks
     table = decision_table(subset, spec, solver)
-    scores = score_count_tips(table, spec, trainee_probs=trainee_policy.probs(subset.obs, subset.mask),
+    trainee_probs = trainee_policy.probs(subset.obs, subset.mask)
+    scores = score_count_tips(table, spec, trainee_probs=trainee_probs,
                               min_applicability=cfg.tips.min_applicability,
                               max_disagreement=cfg.tips.max_disagreement)
     kept = [s for s in scores if s.kept]
     rule_lists = brl_tips(subset.states, table["q"], table["action"], spec, seed=cfg.seed)
     conditional = [c for c in score_conditional_tips(
-        table, subset.states, spec, trainee_probs=trainee_policy.probs(subset.obs, subset.mask),
+        table, subset.states, spec, trainee_probs=trainee_probs,
         min_applicability=cfg.tips.min_applicability, max_disagreement=cfg.tips.max_disagreement) if c.kept]
     by_baseline = sorted(kept, key=lambda s: (-s.baseline_score, -s.applicability, s.tip.times))
     # 3. simulate pi_H (+) tip

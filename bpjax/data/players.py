@@ -31,6 +31,13 @@ from bpjax.solve.solver import ExactSolver
 BASES = ("greedy", "keep_busy", "optimal")
 
 
+def assignments_of(solver: ExactSolver, legal: list[int], worker: int, task_type: int) -> list[int]:
+    """The assignment actions among `legal` that give `worker` a subtask of `task_type`."""
+    n_slots, spec = solver.sim.n_slots, solver.spec
+    return [a for a in legal if a < solver.sim.end_tick_action and a // n_slots == worker
+            and spec.slot_subtask(a % n_slots).task_type == task_type]
+
+
 @dataclass(frozen=True)
 class PlayerProfile:
     kind: str                                   # population label, e.g. "chef_plates"
@@ -96,13 +103,12 @@ class SyntheticPlayer:
 
     def act(self, state: RefState, round_number: int, forbidden: frozenset[int] = frozenset()) -> int:
         """The player's action; `forbidden` actions are never taken (a tip the player follows)."""
-        sim, spec, rng = self.solver.sim, self.solver.spec, self.rng
+        sim, rng = self.solver.sim, self.rng
         legal = [a for a in sim.legal_actions(state) if a not in forbidden]
         if rng.random() < self.profile.epsilon:
             return rng.choice(legal)
         for worker, task_type in self._flaw_actions:
-            options = [a for a in legal[:-1] if a // sim.n_slots == worker
-                       and spec.slot_subtask(a % sim.n_slots).task_type == task_type]
+            options = assignments_of(self.solver, legal, worker, task_type)
             if options and rng.random() < self.profile.flaw_rate:
                 return options[0]
         if self.profile.base == "optimal" or rng.random() < self.profile.p_optimal(round_number):

@@ -99,12 +99,6 @@ def _shift(bits: jax.Array, shift: int) -> jax.Array:
     return jnp.left_shift(bits, shift) if shift >= 0 else jnp.right_shift(bits, -shift)
 
 
-def _bits(flags: jax.Array) -> jax.Array:
-    """Pack booleans along the last axis (bit i = flags[..., i]) into a uint32."""
-    weights = jnp.left_shift(jnp.uint32(1), jnp.arange(flags.shape[-1], dtype=jnp.uint32))
-    return jnp.sum(jnp.where(flags, weights, jnp.uint32(0)), axis=-1, dtype=jnp.uint32)
-
-
 def _unbits(mask: jax.Array, n: int) -> jax.Array:
     """Unpack a uint32 bitmask into n booleans along a new last axis."""
     return (jnp.right_shift(mask[..., None], jnp.arange(n, dtype=jnp.uint32)) & 1).astype(bool)

@@ -17,10 +17,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from bpjax.agents.networks import MLP, log_policy
+from bpjax.agents.networks import MLP
 from bpjax.agents.ppo import PPOConfig, make_ppo_parts
 from bpjax.env.kitchen import Kitchen
 from bpjax.env.types import EnvParams
+from bpjax.imitation.policies import network_probs
 
 
 def discriminator_features(obs: jax.Array, action: jax.Array, n_actions: int) -> jax.Array:
@@ -95,5 +96,4 @@ class GAILPolicy:
     def probs(self, obs: np.ndarray, mask: np.ndarray) -> np.ndarray:
         scale = self.env.obs_scale(self.env_params)
         logits, _ = self._network.apply(self.ppo_params, jnp.asarray(obs) / scale)
-        probs = np.asarray(jnp.exp(log_policy(logits, jnp.asarray(mask))), np.float64)
-        return probs / probs.sum(axis=1, keepdims=True)
+        return network_probs(logits, mask)

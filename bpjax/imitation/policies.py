@@ -24,6 +24,12 @@ class TraineePolicy(Protocol):
     def probs(self, obs: np.ndarray, mask: np.ndarray) -> np.ndarray: ...
 
 
+def network_probs(logits: jax.Array, mask: np.ndarray) -> np.ndarray:
+    """float64 probabilities of the masked categorical, renormalised so samplers that check sums accept it."""
+    probs = np.asarray(jnp.exp(log_policy(logits, jnp.asarray(mask))), np.float64)
+    return probs / probs.sum(axis=1, keepdims=True)
+
+
 def restrict_to_legal(probs: np.ndarray, mask: np.ndarray) -> np.ndarray:
     probs = np.where(mask, probs, 0.0)
     total = probs.sum(axis=1, keepdims=True)
@@ -112,9 +118,7 @@ class BehaviourCloning:
         return self
 
     def probs(self, obs: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        logits = self.network.apply(self.params, jnp.asarray(obs / self.obs_scale, jnp.float32))
-        probs = np.asarray(jnp.exp(log_policy(logits, jnp.asarray(mask))), np.float64)
-        return probs / probs.sum(axis=1, keepdims=True)  # exact in float64 for samplers that check
+        return network_probs(self.network.apply(self.params, jnp.asarray(obs / self.obs_scale, jnp.float32)), mask)
 
 
 METHODS = ("forest", "boosting", "bc", "gail")

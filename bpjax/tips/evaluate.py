@@ -13,6 +13,7 @@ from typing import Callable, Protocol
 
 import numpy as np
 
+from bpjax.data.players import assignments_of
 from bpjax.env.reference import RefState
 from bpjax.solve.solver import ExactSolver
 from bpjax.tips.study import Tip
@@ -52,13 +53,6 @@ class TipEvaluation:
     by_round: list[dict]       # per round number: mean ticks and suboptimal share, control and tip
 
 
-def _of_type(solver: ExactSolver, tip: Tip, state: RefState) -> list[int]:
-    """Legal assignments of the tip's worker to a subtask of the tip's type."""
-    sim, spec = solver.sim, solver.spec
-    return [a for a in sim.legal_actions(state)[:-1] if a // sim.n_slots == tip.worker
-            and spec.slot_subtask(a % sim.n_slots).task_type == tip.task_type]
-
-
 def play_with_tip(solver: ExactSolver, player: Actor, tip: Tip | None, compliance: float,
                   round_number: int, rng: random.Random) -> tuple[int, int, int]:
     """One round; returns (ticks, decisions, suboptimal decisions)."""
@@ -67,7 +61,7 @@ def play_with_tip(solver: ExactSolver, player: Actor, tip: Tip | None, complianc
     while not any(sim.is_over(state)) and state.tick < solver.max_ticks:  # the solver's sim has no horizon
         action = player.act(state, round_number)
         if tip is not None:
-            of_type = _of_type(solver, tip, state)
+            of_type = assignments_of(solver, sim.legal_actions(state), tip.worker, tip.task_type)
             if count < tip.times and of_type and rng.random() < compliance:
                 action = of_type[0]
             elif count >= tip.times and action in of_type and rng.random() < compliance:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bpjax.env.config import KitchenSpec
-from bpjax.env.reference import RefState
+from bpjax.env.reference import ReferenceKitchen, RefState
 
 
 def state_predicates(states: list[RefState], spec: KitchenSpec) -> tuple[np.ndarray, list[str]]:
@@ -26,16 +26,8 @@ def state_predicates(states: list[RefState], spec: KitchenSpec) -> tuple[np.ndar
     idle, and how many subtasks of each type are done."""
     n_slots, names, columns = spec.n_slots, [], []
     type_of = [spec.slot_subtask(s).task_type if spec.slot_subtask(s) else -1 for s in range(n_slots)]
-    predecessors = [[(s // spec.slots_per_order) * spec.slots_per_order + p for p in spec.slot_subtask(s).after]
-                    if spec.slot_subtask(s) else [] for s in range(n_slots)]
-    arrival = [spec.orders[s // spec.slots_per_order].arrival for s in range(n_slots)]
-
-    def open_types(state: RefState) -> set[int]:
-        held = {s for s in state.worker_slot if s is not None}
-        return {type_of[s] for s in range(n_slots) if type_of[s] >= 0 and not state.done[s] and s not in held
-                and arrival[s] <= state.tick and all(state.done[p] for p in predecessors[s])}
-
-    opened = [open_types(state) for state in states]
+    sim = ReferenceKitchen(spec.to_dict())
+    opened = [{type_of[s] for s in sim.available_slots(state)} for state in states]
     for w, worker in enumerate(spec.workers):
         name = worker.name.replace("_", "-")
         names.append(f"the {name} is idle")

@@ -76,7 +76,6 @@ def main(cfg: DictConfig) -> None:
 
     writer = SummaryWriter(str(out / "tb"))
     bar = tqdm(total=n_updates, desc=f"{name} {spec.scenario}", unit="upd")
-    bar.update(0)
 
     def on_chunk(done: int, metrics: dict[str, np.ndarray]) -> None:
         size = metrics["loss"].shape[1]
