@@ -106,12 +106,18 @@ def _unbits(mask: jax.Array, n: int) -> jax.Array:
 
 @dataclass(frozen=True)
 class Kitchen:
-    """Static sizes of a kitchen; all numbers live in :class:`EnvParams`."""
+    """Static sizes of a kitchen; all numbers live in :class:`EnvParams`.
+
+    The dynamics are written per worker and per order with Python loops over these static sizes, on scalar
+    bitmasks: under ``vmap`` every intermediate is then one value per environment, so XLA fuses a whole step
+    into a few wide elementwise loops instead of many small per-slot/per-worker arrays and reductions (which
+    it fused poorly and recomputed in every consumer)."""
 
     n_workers: int
     n_slots: int
     n_types: int
     pred_shifts: tuple[int, ...] = ()  # see predecessor_shifts
+    staggered_arrivals: bool = True  # False when every order is there at tick 0 (skips arrival bookkeeping)
 
     @property
     def n_actions(self) -> int:
@@ -126,27 +132,42 @@ class Kitchen:
         return 3 * self.n_slots + self.n_workers * (self.n_types + 2) + 1
 
     # ---- state queries (all pure, work on one environment) ----------------------------------------
+    def _held(self, worker_slot) -> list[jax.Array]:
+        """Per worker, the bit of the slot it holds (0 when idle: a shift by 2**32 - 1 gives 0 in XLA)."""
+        return [jnp.left_shift(jnp.uint32(1), worker_slot[w].astype(jnp.uint32)) for w in range(self.n_workers)]
+
     def in_progress(self, state: EnvState) -> jax.Array:
         """Bitmask of slots held by a worker."""
-        held = jnp.left_shift(jnp.uint32(1), jnp.maximum(state.worker_slot, 0).astype(jnp.uint32))
-        return jnp.bitwise_or.reduce(jnp.where(state.worker_slot >= 0, held, jnp.uint32(0)))
+        return _or_all(self._held(state.worker_slot))
 
     def available(self, state: EnvState, params: EnvParams) -> jax.Array:
         """Bitmask of slots that are real, arrived, not started, with all predecessors done."""
         return self._available_at(state.tick, state.done, self.in_progress(state), params)
 
-    def _available_at(self, tick, done, in_progress, params: EnvParams) -> jax.Array:
-        arrived = jnp.bitwise_or.reduce(
-            jnp.where(params.order_arrival <= tick[..., None], params.order_slots, jnp.uint32(0)), axis=-1)
+    def _arrived(self, tick, params: EnvParams) -> jax.Array:
+        if not self.staggered_arrivals:
+            return params.real
+        return _or_all([jnp.where(params.order_arrival[o] <= tick, params.order_slots[o], jnp.uint32(0))
+                        for o in range(params.order_arrival.shape[-1])])
+
+    def _waiting(self, done, params: EnvParams) -> jax.Array:
+        """Bitmask of slots with a predecessor not done yet."""
         waiting = jnp.uint32(0)
         for index, shift in enumerate(self.pred_shifts):
             waiting = waiting | (params.pred_by_shift[index] & ~_shift(done, shift))
-        return arrived & ~waiting & ~(done | in_progress)
+        return waiting
+
+    def _available_at(self, tick, done, in_progress, params: EnvParams) -> jax.Array:
+        return self._arrived(tick, params) & ~self._waiting(done, params) & ~(done | in_progress)
+
+    def _legal_per_worker(self, state: EnvState, params: EnvParams) -> list[jax.Array]:
+        available = self.available(state, params)
+        return [jnp.where(state.worker_slot[w] < 0, available & params.can_do[w], jnp.uint32(0))
+                for w in range(self.n_workers)]
 
     def legal_slots(self, state: EnvState, params: EnvParams) -> jax.Array:
         """uint32[W]: per worker, the bitmask of slots it may be assigned to now."""
-        idle = state.worker_slot < 0
-        return jnp.where(idle, self.available(state, params) & params.can_do, jnp.uint32(0))
+        return jnp.stack(self._legal_per_worker(state, params))
 
     def action_mask(self, state: EnvState, params: EnvParams) -> jax.Array:
         """bool[A]: exactly the legal actions (end tick always legal)."""
@@ -163,11 +184,11 @@ class Kitchen:
         """float32[obs_size]: per slot (available, in progress, done); per worker (idle, one-hot type of
         the held subtask, ticks left); the tick. Built straight from the bitmasks, without gathers."""
         busy = state.worker_slot >= 0
-        held = jnp.where(busy, jnp.left_shift(jnp.uint32(1), jnp.maximum(state.worker_slot, 0).astype(jnp.uint32)),
-                         jnp.uint32(0))  # [W]
+        held = jnp.stack(self._held(state.worker_slot))  # [W]
         in_progress = jnp.bitwise_or.reduce(held)
         available = self._available_at(state.tick, state.done, in_progress, params)
         slot_sets = jnp.stack([available, in_progress, state.done & params.real])  # [3]
+        slot_sets = _materialise(slot_sets)  # once, not once per slot feature
         slots = jnp.right_shift(slot_sets[None, :], jnp.arange(self.n_slots, dtype=jnp.uint32)[:, None]) & 1
         held_type = (held[:, None] & params.type_slots[None, :]) != 0  # [W, K]
         workers = jnp.concatenate([(~busy)[:, None], held_type], axis=1).astype(jnp.float32)
@@ -199,69 +220,135 @@ class Kitchen:
     def step_env(self, key, state: EnvState, action, params: EnvParams):
         """One decision without auto-reset. Returns (state, reward, terminated, truncated, info)."""
         del key
-        action = jnp.asarray(action, jnp.int32)
-        n_assign = self.n_workers * self.n_slots
-        over = self.is_terminal(state, params) | (state.tick >= params.max_ticks)
-        worker = jnp.clip(action // self.n_slots, 0, self.n_workers - 1)
-        slot = jnp.clip(action % self.n_slots, 0, self.n_slots - 1)
-        is_end = action == n_assign
-        slot_bit = jnp.left_shift(jnp.uint32(1), slot.astype(jnp.uint32))
-        is_assign = (action >= 0) & (action < n_assign) & ((self.legal_slots(state, params)[worker] & slot_bit) != 0)
-        legal = (is_end | is_assign) & ~over
-
-        assigned = is_assign & (jnp.arange(self.n_workers) == worker)
-        worker_slot = jnp.where(assigned, slot, state.worker_slot)
-        worker_until = jnp.where(assigned, state.tick + params.duration[worker, slot] + params.handoff,
-                                 state.worker_until)
-        start = state.tick + is_end.astype(jnp.int32)
-        advanced = self._advance(start, state.done, worker_slot, worker_until, params)
-        next_state = jax.tree.map(lambda new, old: jnp.where(legal, new, old), advanced, state)
-
-        reward = (state.tick - next_state.tick).astype(jnp.float32)
-        terminated = self.is_terminal(next_state, params) & legal
-        truncated = self.is_truncated(next_state, params) & legal
-        info = {"illegal_action": ~legal, "ticks_elapsed": next_state.tick - state.tick}
-        return next_state, reward, terminated, truncated, info
+        return self._finish_step(state, *self._transition(state, action, params), params, auto_reset=False)
 
     def step(self, key, state: EnvState, action, params: EnvParams):
         """gymnax-style step with auto-reset: (obs, state, reward, terminated, truncated, info)."""
-        next_state, reward, terminated, truncated, info = self.step_env(key, state, action, params)
-        ended = terminated | truncated
-        next_state = jax.tree.map(lambda r, s: jnp.where(ended, r, s), self.initial_state(params), next_state)
+        del key
+        next_state, reward, terminated, truncated, info = self._finish_step(
+            state, *self._transition(state, action, params), params, auto_reset=True)
         return self.get_obs(next_state, params), next_state, reward, terminated, truncated, info
 
-    def _advance(self, start, done, worker_slot, worker_until, params: EnvParams) -> EnvState:
+    def _transition(self, state: EnvState, action, params: EnvParams):
+        """The next state as per-env scalars (tick, done, per-worker slot and until lists) and legality."""
+        action = jnp.asarray(action, jnp.int32)
+        action = _materialise(action)  # computed once, not inside every consumer (see _materialise)
+        n_assign = self.n_workers * self.n_slots
+        over = self.is_terminal(state, params) | (state.tick >= params.max_ticks)
+        worker = action // self.n_slots
+        slot = action % self.n_slots
+        is_end = action == n_assign
+        slot_bit = jnp.left_shift(jnp.uint32(1), slot.astype(jnp.uint32))
+        pick = [worker == w for w in range(self.n_workers)]  # all False for an out-of-range action
+        legal_of_worker = _select(pick, self._legal_per_worker(state, params))
+        is_assign = (action >= 0) & (action < n_assign) & ((legal_of_worker & slot_bit) != 0)
+        is_assign = _materialise(is_assign.astype(jnp.int32)) != 0  # read by every per-worker update
+        legal = (is_end | is_assign) & ~over
+
+        # the chosen worker's ticks for the slot's task type, by bit tests instead of a gather
+        ticks = self._ticks_by_type(params)  # [W, K]
+        duration = jnp.int32(0)
+        for k in range(self.n_types):
+            of_worker = _select(pick, [ticks[w, k] for w in range(self.n_workers)])
+            duration = duration + jnp.where((params.type_slots[k] & slot_bit) != 0, of_worker, 0)
+        until = _materialise(state.tick + duration + params.handoff)
+        worker_slot = [jnp.where(is_assign & pick[w], slot, state.worker_slot[w]) for w in range(self.n_workers)]
+        worker_until = [jnp.where(is_assign & pick[w], until, state.worker_until[w]) for w in range(self.n_workers)]
+        start = state.tick + is_end.astype(jnp.int32)
+        tick, done, worker_slot, worker_until = self._advance(start, state.done, worker_slot, worker_until, params)
+        keep = lambda new, old: jnp.where(legal, new, old)  # noqa: E731  (an illegal action is a no-op)
+        return (keep(tick, state.tick), keep(done, state.done),
+                [keep(s, state.worker_slot[w]) for w, s in enumerate(worker_slot)],
+                [keep(u, state.worker_until[w]) for w, u in enumerate(worker_until)], legal)
+
+    def _finish_step(self, state: EnvState, tick, done, worker_slot, worker_until, legal, params: EnvParams,
+                     auto_reset: bool):
+        terminal = (done & params.real) == params.real
+        terminated = terminal & legal
+        truncated = ~terminal & (tick >= params.max_ticks) & legal
+        reward = (state.tick - tick).astype(jnp.float32)
+        elapsed = tick - state.tick
+        if auto_reset:
+            first = self.initial_state(params)
+            restart = lambda new, old: jnp.where(terminated | truncated, new, old)  # noqa: E731
+            tick, done = restart(first.tick, tick), restart(first.done, done)
+            worker_slot = [restart(first.worker_slot[w], s) for w, s in enumerate(worker_slot)]
+            worker_until = [restart(first.worker_until[w], u) for w, u in enumerate(worker_until)]
+        # Materialise every output as one value per env before anything is stacked per worker or read by the
+        # observation: otherwise XLA fuses the whole step into each element of every consumer (recomputing it
+        # W times per worker array and about obs_size times for the observation).
+        tick, done = _materialise(tick), _materialise(done)
+        worker_slot = [_materialise(x) for x in worker_slot]
+        worker_until = [_materialise(x) for x in worker_until]
+        next_state = EnvState(tick=tick, done=done, worker_slot=jnp.stack(worker_slot),
+                              worker_until=jnp.stack(worker_until))
+        return next_state, reward, terminated, truncated, {"illegal_action": ~legal, "ticks_elapsed": elapsed}
+
+    def _ticks_by_type(self, params: EnvParams) -> jax.Array:
+        """int32[W, K]: each worker's ticks per task type (0 where it lacks the skill); from params alone."""
+        of_type = params.slot_type[None, :] == jnp.arange(self.n_types)[:, None]  # [K, S]
+        return jnp.max(jnp.where(of_type[None], params.duration[:, None, :], 0), axis=-1)
+
+    def _advance(self, start, done, worker_slot, worker_until, params: EnvParams):
         """Advance time from `start` to the first tick where an assignment is legal or the round ends.
 
-        Without new assignments, legality only grows with time (slots stay available, idle workers stay
-        idle), so the first decision tick has a closed form instead of a tick-by-tick loop: each unstarted
-        slot is ready once its order has arrived and its in-progress predecessors finish; each worker is free
-        now or when its subtask finishes; the earliest (ready, free) pair the worker can do is the next
-        decision. Branch-free and a few dozen integer ops per environment, which keeps vmap fast.
+        Without new assignments legality only grows with time (slots stay available, idle workers stay idle)
+        and it changes only when a worker finishes or an order arrives. So the next decision tick is the
+        earliest of those few candidate ticks (each at least `start`) at which an idle worker can do an
+        available slot, or everything is done; beyond the horizon, the horizon. Each candidate is tested with
+        a handful of bitmask ops per environment, branch-free. Returns (tick, done, worker_slot list,
+        worker_until list).
         """
-        busy = worker_slot >= 0
-        held = jnp.where(busy, jnp.left_shift(jnp.uint32(1), jnp.maximum(worker_slot, 0).astype(jnp.uint32)),
-                         jnp.uint32(0))
-        started = done | jnp.bitwise_or.reduce(held)
-        blocked = (params.predecessors & ~started) != 0  # [S]: waits on a predecessor nobody works on yet
-        waits_on = (params.predecessors[:, None] & held) != 0  # [S, W]
-        ready = jnp.maximum(params.slot_arrival, jnp.max(jnp.where(waits_on, worker_until, 0), axis=1))
-        ready = jnp.where(blocked, NEVER, ready)
-        unstarted = _unbits(params.real & ~started, self.n_slots)  # [S]
-        free = jnp.where(busy, worker_until, 0)  # [W]
-        pairs = _unbits(params.can_do, self.n_slots) & unstarted  # [W, S]
-        next_legal = jnp.min(jnp.where(pairs, jnp.maximum(ready, free[:, None]), NEVER))
-        all_started = (params.real & ~started) == 0
-        finish_all = jnp.where(all_started, jnp.max(jnp.where(busy, worker_until, 0)), NEVER)
-        tick = jnp.minimum(jnp.maximum(start, jnp.minimum(next_legal, finish_all)), params.max_ticks)
+        held = self._held(worker_slot)
+        todo = params.real & ~(done | _or_all(held))
+        candidates = [jnp.maximum(until, start) for until in worker_until]  # an idle worker's (until 0) is start
+        if self.staggered_arrivals:
+            candidates += [jnp.maximum(params.order_arrival[o], start) for o in range(params.order_arrival.shape[-1])]
+        decision_ticks = []
+        for candidate in candidates:
+            free = [until <= candidate for until in worker_until]
+            done_then = done | _or_all([jnp.where(f, h, jnp.uint32(0)) for f, h in zip(free, held)])
+            skills = _or_all([jnp.where(f, params.can_do[w], jnp.uint32(0)) for w, f in enumerate(free)])
+            available = self._arrived(candidate, params) & todo & ~self._waiting(done_then, params)
+            decides = ((available & skills) != 0) | ((done_then & params.real) == params.real)
+            decision_ticks.append(jnp.where(decides, candidate, params.max_ticks))
+        tick = params.max_ticks
+        for decision_tick in decision_ticks:
+            tick = jnp.minimum(tick, decision_tick)
 
-        finished = busy & (worker_until <= tick)
-        return EnvState(
-            tick=tick,
-            done=done | jnp.bitwise_or.reduce(jnp.where(finished, held, jnp.uint32(0))),
-            worker_slot=jnp.where(finished, -1, worker_slot),
-            worker_until=jnp.where(finished, 0, worker_until),
-        )
+        tick = _materialise(tick)
+        finished = [until <= tick for until in worker_until]  # idle workers (until 0) stay idle
+        return (tick, done | _or_all([jnp.where(f, h, jnp.uint32(0)) for f, h in zip(finished, held)]),
+                [jnp.where(f, -1, s) for f, s in zip(finished, worker_slot)],
+                [jnp.where(f, 0, u) for f, u in zip(finished, worker_until)])
+
+
+def _materialise(x: jax.Array) -> jax.Array:
+    """`x`, computed once and stored rather than recomputed inside each of its consumers.
+
+    XLA on CPU has no fusion barrier (``optimization_barrier`` is dropped before fusion) and duplicates cheap
+    elementwise producers into every consumer: a step's long integer chain would be recomputed once per
+    output. An integer division by a non-constant counts as expensive, so XLA keeps it (with everything fused
+    into it) as one stored result. The divisor ``1 | (bits >> 31)`` is always 1, which LLVM's known-bits
+    analysis sees after fusion, so the division itself is dropped from the machine code."""
+    bits = jax.lax.bitcast_convert_type(x, jnp.uint32)
+    one = jax.lax.bitcast_convert_type(jnp.uint32(1) | jnp.right_shift(bits, 31), x.dtype)
+    return jax.lax.div(x, one)
+
+
+def _or_all(values: list[jax.Array]) -> jax.Array:
+    out = values[0]
+    for value in values[1:]:
+        out = out | value
+    return out
+
+
+def _select(conditions: list[jax.Array], values: list[jax.Array]) -> jax.Array:
+    """The value whose condition holds (at most one does; 0 when none)."""
+    out = jnp.zeros_like(values[0])
+    for condition, value in zip(conditions, values):
+        out = jnp.where(condition, value, out)
+    return out
 
 
 def _popcount(bits: jax.Array) -> jax.Array:
@@ -287,18 +374,24 @@ def sample_legal_action(env: Kitchen, uniform: jax.Array, legal_slots: jax.Array
     Picks the r-th legal action by prefix popcounts instead of a categorical over the full mask: random play
     then costs a few integer ops per step. Without `allow_end_tick`, ending the tick is drawn only when no
     assignment is legal."""
-    counts = _popcount(legal_slots)  # [W]
-    n_assign = jnp.sum(counts)
+    counts = [_popcount(legal_slots[w]) for w in range(env.n_workers)]
+    n_assign = sum(counts[1:], counts[0])
     total = n_assign + jnp.where(allow_end_tick | (n_assign == 0), 1, 0)
     rank = jnp.minimum((uniform * total).astype(jnp.int32), total - 1)
-    before = jnp.cumsum(counts) - counts  # legal assignments of earlier workers
-    in_worker = (rank >= before) & (rank < before + counts)
-    worker = jnp.argmax(in_worker)
-    slot = _nth_set_bit(jnp.sum(jnp.where(in_worker, legal_slots, jnp.uint32(0)), dtype=jnp.uint32),
-                        rank - jnp.sum(jnp.where(in_worker, before, 0)))
+    # walk the workers (a static loop: one value per env throughout, no small arrays to reduce)
+    before, worker, bits, nth = jnp.int32(0), jnp.int32(0), jnp.uint32(0), jnp.int32(0)
+    for w, count in enumerate(counts):
+        inside = (rank >= before) & (rank < before + count)
+        worker = jnp.where(inside, w, worker)
+        bits = jnp.where(inside, legal_slots[w], bits)
+        nth = jnp.where(inside, rank - before, nth)
+        before = before + count
+    slot = _nth_set_bit(bits, nth)
     return jnp.where(rank < n_assign, worker * env.n_slots + slot, env.end_tick_action).astype(jnp.int32)
 
 
 def make_kitchen(spec: KitchenSpec) -> tuple[Kitchen, EnvParams]:
     """The environment and its default params for a validated kitchen."""
-    return Kitchen(spec.n_workers, spec.n_slots, len(spec.task_types), predecessor_shifts(spec)), make_params(spec)
+    staggered = any(order.arrival > 0 for order in spec.orders)
+    return (Kitchen(spec.n_workers, spec.n_slots, len(spec.task_types), predecessor_shifts(spec), staggered),
+            make_params(spec))
