@@ -97,23 +97,43 @@ def make_reinforce(env: Kitchen, env_params: EnvParams, config: ReinforceConfig
         params = network.init(init_key, obs)
         return TrainState(params, optimizer.init(params), key, jnp.int32(0))
 
-    def rollout(params, key):
-        def step(carry, key):
-            state, over = carry
+    def rollouts(params, keys):
+        """`len(keys)` rounds with π_θ, stepped together and recorded into [N, horizon] arrays. A while loop
+        over time rather than a scan over the whole horizon: it stops once every round has ended, which skips
+        most of the horizon as the policy improves. Steps after a round's end have valid False."""
+        step_keys = jax.vmap(lambda key: jax.random.split(key, horizon))(keys)  # [N, horizon]
+        start = jax.vmap(lambda _: env.initial_state(env_params))(keys)
+
+        def act(state, over, key):
             obs, mask = network_input(env, env_params, state)
             logits, _ = network.apply(params, obs)
             action = sample_action(key, logits, mask)
             next_state, reward, terminated, truncated, _ = env.step_env(key, state, action, env_params)
             record = {"obs": obs, "mask": mask, "action": action, "reward": reward, "valid": ~over}
-            return (next_state, over | terminated | truncated), record
-        (final, _), batch = jax.lax.scan(step, (env.initial_state(env_params), jnp.bool_(False)),
-                                         jax.random.split(key, horizon))
-        return batch, final.tick, env.is_terminal(final, env_params)
+            return next_state, over | terminated | truncated, record
+
+        act = jax.vmap(act)
+        _, _, shapes = jax.eval_shape(act, start, jnp.zeros(len(keys), bool), step_keys[:, 0])
+        buffers = jax.tree.map(lambda x: jnp.zeros((horizon,) + x.shape, x.dtype), shapes)  # [horizon, N, ...]
+
+        def running(carry):
+            t, _, over, _ = carry
+            return (t < horizon) & ~jnp.all(over)
+
+        def step(carry):
+            t, state, over, batch = carry
+            state, over, record = act(state, over, step_keys[:, t])
+            batch = jax.tree.map(lambda buffer, value: buffer.at[t].set(value), batch, record)
+            return t + 1, state, over, batch
+
+        _, final, _, batch = jax.lax.while_loop(
+            running, step, (jnp.int32(0), start, jnp.zeros(len(keys), bool), buffers))
+        batch = jax.tree.map(lambda x: jnp.moveaxis(x, 0, 1), batch)
+        return batch, final.tick, jax.vmap(env.is_terminal, in_axes=(0, None))(final, env_params)
 
     def update(train_state: TrainState, _):
         key, rollout_key = jax.random.split(train_state.key)
-        batch, ticks, finished = jax.vmap(rollout, in_axes=(None, 0))(
-            train_state.params, jax.random.split(rollout_key, config.n_rollouts))
+        batch, ticks, finished = rollouts(train_state.params, jax.random.split(rollout_key, config.n_rollouts))
         (loss, aux), grads = jax.value_and_grad(reinforce_loss, has_aux=True)(
             train_state.params, network, batch, config)
         updates, opt_state = optimizer.update(grads, train_state.opt_state, train_state.params)
