@@ -14,7 +14,7 @@ to an optimal policy with restarts). When no PyTorch seed reaches it, its whole 
 compilation (once for all seeds) is reported separately and included in the "cold" figure. bpjax's PPO (its
 default learner) is timed to the optimum for context.
 
-    pip install -e ".[bench]"      # torch, benchmark-only (CPU build)
+    pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu   # the ".[bench]" pin, CPU build
     python benchmarks/train_speed.py --json train_speed.json
 """
 
