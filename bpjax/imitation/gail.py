@@ -19,8 +19,8 @@ The default is GAIL as it is made to work in practice, each piece a published fi
   (WGAN-GP style, on interpolates of trainee and generator features) so it stays smooth instead of
   memorising the few thousand trainee decisions.
 
-``reward="gail", absorbing=False, bc_epochs=0, bc_coef=0, grad_penalty=0`` is the original recipe
-(−log(1 − D), random initial actor).
+``GAILPolicy(env, env_params, **ORIGINAL_RECIPE)`` is the original recipe as first shipped (−log(1 − D), a
+random initial actor, none of the fixes).
 """
 
 from __future__ import annotations
@@ -40,6 +40,8 @@ from bpjax.env.types import EnvParams
 from bpjax.imitation.policies import BehaviourCloning, masked_cross_entropy, network_probs
 
 REWARDS = ("logit", "gail")
+ORIGINAL_RECIPE = {"reward": "gail", "absorbing": False, "bc_epochs": 0, "bc_coef": 0.0, "grad_penalty": 0.0,
+                   "ppo": PPOConfig(n_envs=64, n_steps=32, entropy_coef=0.01)}
 
 
 def discriminator_features(obs: jax.Array, action: jax.Array, n_actions: int) -> jax.Array:
@@ -100,6 +102,8 @@ class GAILPolicy:
     history: dict = field(default_factory=dict, init=False)
 
     def __post_init__(self):
+        if not isinstance(self.ppo, PPOConfig):  # settings from a config file
+            self.ppo = PPOConfig(**{k: tuple(v) if k == "hidden" else v for k, v in dict(self.ppo).items()})
         if self.reward not in REWARDS:
             raise ValueError(f"reward: expected one of {', '.join(REWARDS)}, got {self.reward!r}")
         if self.absorbing and not self.ppo.gamma < 1:
