@@ -85,10 +85,15 @@ def test_imitate_cli(tmp_path):
     assert ok.returncode == 0, ok.stderr[-2000:]
     metrics = pd.read_json(tmp_path / "metrics.json", typ="series")
     assert metrics["held_out_accuracy"] > metrics["uniform_accuracy"]
+    assert 0 < metrics["occupancy_tv_floor"] < 1
     bad = subprocess.run([sys.executable, "-m", "bpjax.imitate", "method=telepathy", f"hydra.run.dir={tmp_path}"],
                          capture_output=True, text=True, timeout=300, cwd=REPO)
     assert bad.returncode != 0 and "method: unknown imitation method 'telepathy'" in bad.stderr
     assert "Traceback" not in bad.stderr
+    unknown = subprocess.run([sys.executable, "-m", "bpjax.imitate", "method=gail", "+options.temperature=2",
+                              f"hydra.run.dir={tmp_path}"], capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert unknown.returncode != 0 and "Traceback" not in unknown.stderr
+    assert "ConfigError: options: " in unknown.stderr and "'temperature'" in unknown.stderr
 
 
 def test_gail_discriminator_loss_falls_on_a_fixed_batch(trainee):
@@ -127,9 +132,9 @@ def test_gail_discriminator_loss_falls_on_a_fixed_batch(trainee):
 def test_gail_matches_the_trainees_round_length_and_is_no_further_than_bc(trainee):
     """The default GAIL (BC warm start and regulariser, absorbing state, logit reward) on the chef-plates
     trainees: legal, far better than chance, the trainees' mean ticks within 1, the planted flaw's frequency
-    within 0.1, and a state-action occupancy no further from the held-out trainees' than BC's (TV, plus 0.02
-    for evaluation noise: each side is an empirical measure of a few thousand decisions). Measured on seeds
-    0-3: GAIL's TV 0.22-0.23, BC's 0.33-0.35; GAIL's ticks 28.0-28.2 vs the trainees' 27.5."""
+    within 0.1, and a state-action occupancy no further from the held-out trainees' than BC's (TV; strict, as
+    the margin is wide: on seeds 0-3 GAIL's TV is 0.22-0.23 and BC's 0.33-0.35; GAIL's ticks 28.0-28.2 vs
+    the trainees' 27.5)."""
     spec, traces, test, _ = trainee
     env, env_params = make_kitchen(spec)
     train = traces.obs[~test], traces.mask[~test], traces.action[~test]
@@ -150,7 +155,7 @@ def test_gail_matches_the_trainees_round_length_and_is_no_further_than_bc(traine
     learned_share = chef_plate_share(spec, [a for _, a in gail_pairs])
     assert abs(learned_share - chef_plate_share(spec, traces.action.tolist())) <= 0.1, learned_share
     gail_tv, bc_tv = occupancy_distance(gail_pairs, trainee_pairs), occupancy_distance(bc_pairs, trainee_pairs)
-    assert gail_tv <= bc_tv + 0.02, (gail_tv, bc_tv)
+    assert gail_tv <= bc_tv, (gail_tv, bc_tv)
 
 
 def test_gail_rejects_an_absorbing_state_without_discounting(trainee):
