@@ -1,7 +1,8 @@
 """``python -m bpjax.pipeline [overrides]`` — the whole study on a small default that runs in about a minute:
 
-generate (or load) traces → keep the bottom quartile of players → learn π_H → exact Q* at their decisions →
-mine and rank the study's tips (Q* score and the state–action-count baseline) → simulate π_H ⊕ ρ for the top
+generate (or load) traces → keep the bottom quartile of players → learn π_H → π* and Q at their decisions
+(``qvalues``: exact Q* where the solver finishes within ``solver_max_states``, else PPO + Monte-Carlo Q; see
+``bpjax.tips.optimum``) → mine and rank the study's tips (Q* score and the state–action-count baseline) → simulate π_H ⊕ ρ for the top
 tips and Bayesian rule lists → ``report.md`` (tables, plot of ticks with and without the top tip),
 ``tips.json``, ``rule_lists.json``, in the Hydra
 output directory. Prints tips.json's top entry as its last line.
@@ -33,12 +34,22 @@ def main(cfg: DictConfig) -> None:
     from bpjax.tips import decision_table, score_count_tips
     from bpjax.tips.evaluate import LearnedTrainee, evaluate_tip
     from bpjax.tips.conditional import score_conditional_tips
+    from bpjax.tips.optimum import Q_METHODS, check_monte_carlo, choose_optimum, learn_optimum
     from bpjax.tips.rules import brl_tips
+    from bpjax.train.loop import algorithm_config
 
     out = Path(HydraConfig.get().runtime.output_dir)
     try:
         if not 0 < cfg.bottom_quantile <= 1:
             raise ConfigError(f"bottom_quantile: expected a share in (0, 1], got {cfg.bottom_quantile}")
+        if cfg.qvalues not in Q_METHODS:
+            raise ConfigError(f"qvalues: expected one of {', '.join(Q_METHODS)}, got {cfg.qvalues!r}")
+        monte_carlo = OmegaConf.to_container(cfg.monte_carlo, resolve=True)
+        algo, n_seeds = monte_carlo.pop("algo"), monte_carlo.pop("n_seeds")
+        check_monte_carlo(**monte_carlo)
+        algorithm_config(algo)
+        if not isinstance(n_seeds, int) or n_seeds < 1:
+            raise ConfigError(f"monte_carlo.n_seeds: expected a positive integer, got {n_seeds!r}")
         if cfg.traces is None:
             spec = KitchenSpec.from_dict(cfg.kitchen)
             frame, truth = generate_population(spec, OmegaConf.to_container(cfg.population, resolve=True),
@@ -65,17 +76,23 @@ def main(cfg: DictConfig) -> None:
     print(f"{len(bottom)} of {len(per_player)} players in the bottom {cfg.bottom_quantile:.0%} "
           f"(mean ticks {per_player[list(bottom)].mean():.2f} vs {per_player.mean():.2f} overall); "
           f"{rows.sum()} decisions")
-    # 2. pi_H, exact Q*, tips
+    # 2. pi_H; pi* and Q (exact where the solver is feasible, else PPO + Monte-Carlo); tips
     trainee_policy.fit(subset.obs, subset.mask, subset.action)
-    solver = ExactSolver(spec)
-    optimum = solver.solve().optimal_ticks
-    table = decision_table(subset, spec, solver)
+    try:
+        optimum = choose_optimum(spec, cfg.qvalues, cfg.solver_max_states, lambda: learn_optimum(
+            env, env_params, algo, [cfg.seed + i for i in range(n_seeds)], **monte_carlo))
+    except ConfigError as error:
+        sys.exit(f"ConfigError: {error}")
+    q_source = optimum.describe()
+    solver = getattr(optimum, "solver", None) or ExactSolver(spec)  # the simulator for the tip simulation
+    print(_describe_q(q_source))
+    table = decision_table(subset, spec, optimum)
     trainee_probs = trainee_policy.probs(subset.obs, subset.mask)
     scores = score_count_tips(table, spec, trainee_probs=trainee_probs,
                               min_applicability=cfg.tips.min_applicability,
                               max_disagreement=cfg.tips.max_disagreement)
     kept = [s for s in scores if s.kept]
-    rule_lists = brl_tips(subset.states, table["q"], table["action"], spec, seed=cfg.seed)
+    rule_lists = brl_tips(subset.states, table["q"], table["action"], spec, seed=cfg.seed, optimal=table["optimal"])
     conditional = [c for c in score_conditional_tips(
         table, subset.states, spec, trainee_probs=trainee_probs,
         min_applicability=cfg.tips.min_applicability, max_disagreement=cfg.tips.max_disagreement) if c.kept]
@@ -86,7 +103,7 @@ def main(cfg: DictConfig) -> None:
     for entry in top:
         evaluations[entry.text] = evaluate_tip(
             solver, lambda i, rng: LearnedTrainee(trainee_policy, solver, rng), cfg.tips.eval_trainees, entry.tip,
-            tuple(cfg.tips.compliance), cfg.tips.eval_rounds, cfg.seed)
+            tuple(cfg.tips.compliance), cfg.tips.eval_rounds, cfg.seed, optimum)
     tips = [{"rank": i + 1, "text": s.text, "score": round(s.score, 3), "support": round(s.applicability, 3),
              "disagreement": round(s.disagreement, 3), "baseline_score": round(s.baseline_score, 3),
              "baseline_rank": by_baseline.index(s) + 1,
@@ -95,14 +112,15 @@ def main(cfg: DictConfig) -> None:
              "by_compliance": {str(e.compliance): round(e.saved, 3) for e in evaluations[s.text]},
              "suboptimal_rate": {"control": round(evaluations[s.text][0].control_suboptimal, 3),
                                  "tip": round(evaluations[s.text][0].tip_suboptimal, 3)},
-             "warning": "following this tip lost ticks in simulation" if evaluations[s.text][0].saved < 0 else None}
+             "warning": "following this tip lost ticks in simulation" if evaluations[s.text][0].saved < 0 else None,
+             "q_values": q_source}
             for i, s in enumerate(top)]
     (out / "tips.json").write_text(json.dumps(tips, indent=2))
     (out / "rule_lists.json").write_text(json.dumps([r.__dict__ for r in rule_lists], indent=2))
     (out / "conditional_tips.json").write_text(json.dumps(
         [{"text": c.text, "score": round(c.score, 3), "support": round(c.applicability, 3),
           "disagreement": round(c.disagreement, 3)} for c in conditional[: cfg.tips.top]], indent=2))
-    _report(out, spec, optimum, per_player, bottom, tips, evaluations, kept, by_baseline, rule_lists, cfg,
+    _report(out, spec, q_source, per_player, bottom, tips, evaluations, kept, by_baseline, rule_lists, cfg,
             conditional)
     for tip in tips:
         print(f"  #{tip['rank']} {tip['text']:<42} score {tip['score']:6.2f}  simulated {tip['simulated_gain']:6.2f} "
@@ -119,19 +137,32 @@ def _subset(traces, rows: np.ndarray):
                    rounds=traces.rounds[traces.rounds["player_id"].isin(set(traces.frame["player_id"][rows]))])
 
 
-def _report(out: Path, spec, optimum, per_player, bottom, tips, evaluations, kept, by_baseline, rule_lists,
+def _describe_q(q_source: dict) -> str:
+    if q_source["method"] == "exact":
+        return f"Q: exact Q* (solver, {q_source['solver_states']:,} states); optimum {q_source['optimal_ticks']} ticks"
+    return (f"Q: Monte-Carlo ({q_source['estimate']} of {q_source['n_rollouts']} {q_source['rollout_policy']} "
+            f"rollout(s) per action, tolerance {q_source['tolerance']:g} ticks) of pi* learned by "
+            f"{q_source['algo']} ({q_source['n_updates']} updates, best of {len(q_source["seeds"])} seed(s): greedy round "
+            f"{q_source['greedy_ticks']} ticks, {q_source['train_s']:.0f} s)")
+
+
+def _report(out: Path, spec, q_source, per_player, bottom, tips, evaluations, kept, by_baseline, rule_lists,
             cfg, conditional) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    exact = q_source["method"] == "exact"
+    optimum = q_source["optimal_ticks"] if exact else q_source["greedy_ticks"]
     lines = ["# bpjax tip report", "",
-             f"Kitchen: scenario `{spec.scenario}`, orders {[o.dish for o in spec.orders]}; exact optimum "
-             f"**{optimum} ticks**.", "",
+             f"Kitchen: scenario `{spec.scenario}`, orders {[o.dish for o in spec.orders]}; "
+             + (f"exact optimum **{optimum} ticks**." if exact else
+                f"learned π* (greedy) **{optimum} ticks** (the exact solver was not used)."), "",
+             _describe_q(q_source).replace("pi*", "π*") + ".", "",
              f"Trainees: {len(per_player)} players; the bottom {cfg.bottom_quantile:.0%} ({len(bottom)} players, "
              f"mean {per_player[list(bottom)].mean():.2f} ticks) were fitted with `{cfg.imitation}`.", "",
-             "## Top tips (the study's algorithm: Q*-based first-order score)", "",
+             "## Top tips (the study's algorithm: Q-based first-order score)", "",
              "| # | tip | score (ticks/round) | simulated gain [95% CI], full compliance | support | π* disagreement "
              "| baseline rank | suboptimal decisions: control → tip |",
              "|---|---|---|---|---|---|---|---|"]
@@ -170,7 +201,7 @@ def _report(out: Path, spec, optimum, per_player, bottom, tips, evaluations, kep
         ax.plot(rounds, [row["control_ticks"] for row in first[0].by_round], "o-", color="grey", label="control")
         for e in first:
             ax.plot(rounds, [row["tip_ticks"] for row in e.by_round], "o-", label=f"tip, compliance {e.compliance:g}")
-        ax.axhline(optimum, color="black", ls="--", lw=1, label=f"optimum {optimum}")
+        ax.axhline(optimum, color="black", ls="--", lw=1, label=f"{'optimum' if exact else 'learned π*'} {optimum}")
         ax.set_xticks(rounds)
         ax.set_xlabel("round")
         ax.set_ylabel("mean ticks (simulated π_H)")

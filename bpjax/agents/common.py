@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from bpjax.agents.networks import ActorCritic, greedy_action
+from bpjax.agents.networks import ActorCritic, greedy_action, sample_action
 from bpjax.env.kitchen import Kitchen
 from bpjax.env.rollout import Policy, run_episodes
 from bpjax.env.types import EnvParams
@@ -45,6 +45,15 @@ def greedy_policy(env: Kitchen, network: ActorCritic, params) -> Policy:
         obs, mask = network_input(env, env_params, state)
         logits, _ = network.apply(params, obs)
         return greedy_action(logits, mask)
+    return policy
+
+
+def sampling_policy(env: Kitchen, network: ActorCritic, params) -> Policy:
+    """The stochastic policy: an action drawn from the masked categorical."""
+    def policy(key, state, env_params):
+        obs, mask = network_input(env, env_params, state)
+        logits, _ = network.apply(params, obs)
+        return sample_action(key, logits, mask)
     return policy
 
 
