@@ -142,7 +142,7 @@ def _describe_q(q_source: dict) -> str:
         return f"Q: exact Q* (solver, {q_source['solver_states']:,} states); optimum {q_source['optimal_ticks']} ticks"
     return (f"Q: Monte-Carlo ({q_source['estimate']} of {q_source['n_rollouts']} {q_source['rollout_policy']} "
             f"rollout(s) per action, tolerance {q_source['tolerance']:g} ticks) of pi* learned by "
-            f"{q_source['algo']} ({q_source['n_updates']} updates, best of {len(q_source["seeds"])} seed(s): greedy round "
+            f"{q_source['algo']} ({q_source['n_updates']} updates, best of {len(q_source['seeds'])} seed(s): greedy round "
             f"{q_source['greedy_ticks']} ticks, {q_source['train_s']:.0f} s)")
 
 

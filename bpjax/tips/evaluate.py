@@ -95,7 +95,9 @@ def evaluate_tip(solver: ExactSolver, make_actor: Callable[[int, random.Random],
                     results.append(play_with_tip(solver, make_actor(index, rng), arm, compliance, round_number, rng))
         played.append(arms)
     # one batch for every round played: a learned π*'s Monte-Carlo judgement runs vectorised
-    suboptimal = optimum.suboptimal([actions for arms in played for arm in arms for _, actions in arm])
+    all_rounds = [actions for arms in played for arm in arms for _, actions in arm]
+    round_of = np.repeat(np.arange(len(all_rounds)), [len(actions) for actions in all_rounds])
+    suboptimal = np.bincount(round_of, weights=optimum.suboptimal(all_rounds), minlength=len(all_rounds))
     suboptimal = suboptimal.reshape(len(compliances), 2, n_trainees * rounds)
     out = []
     for compliance, arms, counts in zip(compliances, played, suboptimal):

@@ -4,8 +4,8 @@ Both sources answer the two questions tips ask:
 
 * ``q_values(traces)`` — Q(s, a) for every legal action at every trace decision (float32[N, A], −inf where
   illegal), with ``tolerance``: an action counts as optimal where Q(s, a) ≥ max_a' Q(s, a') − tolerance;
-* ``suboptimal(rounds)`` — how many decisions of each played round (flat actions from the start) lose ticks
-  against π*.
+* ``suboptimal(rounds)`` — which decisions of played rounds (flat actions from the start; bool[decisions],
+  round by round) lose ticks against π*.
 
 :class:`ExactOptimum` uses the exact solver (Q*, tolerance 0). :class:`LearnedOptimum` trains PPO (the
 ``bpjax.train`` loop; several seeds vmapped, the one whose greedy round is shortest is kept) and estimates
@@ -54,15 +54,14 @@ class ExactOptimum:
         return np.stack([self.solver.q_values(state) for state in traces.states])
 
     def suboptimal(self, rounds: Sequence[Sequence[int]]) -> np.ndarray:
-        sim, counts = self.solver.sim, []
+        sim, flags = self.solver.sim, []
         for actions in rounds:
-            state, count = sim.reset(), 0
+            state = sim.reset()
             for action in actions:
                 q = self.solver.q_values(state)
-                count += bool(q[action] < q.max())
+                flags.append(bool(q[action] < q.max()))
                 state = sim.step(state, int(action))[0]
-            counts.append(count)
-        return np.asarray(counts, np.int64)
+        return np.asarray(flags, bool)
 
     def describe(self) -> dict[str, Any]:
         return {"method": "exact", "optimal_ticks": self.solver.solve().optimal_ticks,
@@ -128,9 +127,7 @@ class LearnedOptimum:
         best = self.greedy_actions(states)
         both = jax.tree.map(lambda x: np.concatenate([x, x]), states)
         q = self._q(both, np.r_[taken, best], jax.random.key(self.seed + 1))
-        loses = (taken != best) & (q[: len(taken)] < q[len(taken):] - self.tolerance)
-        round_of = np.repeat(np.arange(len(rounds)), [len(r) for r in rounds])
-        return np.bincount(round_of, weights=loses, minlength=len(rounds)).astype(np.int64)
+        return (taken != best) & (q[: len(taken)] < q[len(taken):] - self.tolerance)
 
     def describe(self) -> dict[str, Any]:
         return {"method": "monte_carlo", "n_rollouts": self.n_rollouts, "rollout_policy": self.rollout_policy,

@@ -16,7 +16,9 @@ least 1 − `max_disagreement` of the states where it applies — a forced assig
 a forbidden one when π* has an optimal action other than w → k. The baseline scorer replaces Q* by that
 agreement rate (how often the optimal policy does what the tip says: state–action counts).
 
-Everything after Q* is vectorised over decisions with numpy (no Python loop per decision).
+Q is the exact Q* by default; with a learned π* (``bpjax.tips.optimum``) it is a Monte-Carlo estimate, and
+"optimal" means within the optimum's tolerance of the best action (the table's ``optimal`` mask).
+Everything after Q is vectorised over decisions with numpy (no Python loop per decision).
 """
 
 from __future__ import annotations
