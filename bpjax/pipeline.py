@@ -47,7 +47,10 @@ def main(cfg: DictConfig) -> None:
         monte_carlo = OmegaConf.to_container(cfg.monte_carlo, resolve=True)
         algo, n_seeds = monte_carlo.pop("algo"), monte_carlo.pop("n_seeds")
         check_monte_carlo(**monte_carlo)
-        algorithm_config(algo)
+        try:
+            algorithm_config(algo)
+        except ValueError as error:
+            raise ConfigError(f"monte_carlo.{error}") from None
         if not isinstance(n_seeds, int) or n_seeds < 1:
             raise ConfigError(f"monte_carlo.n_seeds: expected a positive integer, got {n_seeds!r}")
         if cfg.traces is None:

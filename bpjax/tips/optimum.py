@@ -64,8 +64,8 @@ class ExactOptimum:
         return np.asarray(flags, bool)
 
     def describe(self) -> dict[str, Any]:
-        return {"method": "exact", "optimal_ticks": self.solver.solve().optimal_ticks,
-                "solver_states": len(self.solver._togo)}
+        solution = self.solver.solve()
+        return {"method": "exact", "optimal_ticks": solution.optimal_ticks, "solver_states": solution.n_states}
 
 
 def check_monte_carlo(n_rollouts: int = 16, rollout_policy: str = "sample", estimate: str = "best",
