@@ -2,10 +2,10 @@
 
 generate (or load) traces → keep the bottom quartile of players → learn π_H → π* and Q at their decisions
 (``qvalues``: exact Q* where the solver finishes within ``solver_max_states``, else PPO + Monte-Carlo Q; see
-``bpjax.tips.optimum``) → mine and rank the study's tips (Q* score and the state–action-count baseline) → simulate π_H ⊕ ρ for the top
-tips and Bayesian rule lists → ``report.md`` (tables, plot of ticks with and without the top tip),
-``tips.json``, ``rule_lists.json``, in the Hydra
-output directory. Prints tips.json's top entry as its last line.
+``bpjax.tips.optimum``) → mine and rank the study's tips (Q score and the state–action-count baseline) →
+simulate π_H ⊕ ρ for the top tips and Bayesian rule lists → ``report.md`` (tables, plot of ticks with and
+without the top tip), ``tips.json``, ``rule_lists.json``, in the Hydra output directory. Prints tips.json's
+top entry as its last line.
 """
 
 from __future__ import annotations
@@ -82,8 +82,8 @@ def main(cfg: DictConfig) -> None:
     # 2. pi_H; pi* and Q (exact where the solver is feasible, else PPO + Monte-Carlo); tips
     trainee_policy.fit(subset.obs, subset.mask, subset.action)
     try:
-        optimum = choose_optimum(spec, cfg.qvalues, cfg.solver_max_states, lambda: learn_optimum(
-            env, env_params, algo, [cfg.seed + i for i in range(n_seeds)], **monte_carlo))
+        optimum = choose_optimum(spec, cfg.qvalues, cfg.solver_max_states, lambda reason: learn_optimum(
+            env, env_params, algo, [cfg.seed + i for i in range(n_seeds)], reason, **monte_carlo))
     except ConfigError as error:
         sys.exit(f"ConfigError: {error}")
     q_source = optimum.describe()
@@ -145,8 +145,8 @@ def _describe_q(q_source: dict) -> str:
         return f"Q: exact Q* (solver, {q_source['solver_states']:,} states); optimum {q_source['optimal_ticks']} ticks"
     return (f"Q: Monte-Carlo ({q_source['estimate']} of {q_source['n_rollouts']} {q_source['rollout_policy']} "
             f"rollout(s) per action, tolerance {q_source['tolerance']:g} ticks) of pi* learned by "
-            f"{q_source['algo']} ({q_source['n_updates']} updates, best of {len(q_source['seeds'])} seed(s): greedy round "
-            f"{q_source['greedy_ticks']} ticks, {q_source['train_s']:.0f} s)")
+            f"{q_source['algo']} ({q_source['n_updates']} updates, best of {len(q_source['seeds'])} seed(s): "
+            f"greedy round {q_source['greedy_ticks']} ticks, {q_source['train_s']:.0f} s)")
 
 
 def _report(out: Path, spec, q_source, per_player, bottom, tips, evaluations, kept, by_baseline, rule_lists,
@@ -161,7 +161,7 @@ def _report(out: Path, spec, q_source, per_player, bottom, tips, evaluations, ke
     lines = ["# bpjax tip report", "",
              f"Kitchen: scenario `{spec.scenario}`, orders {[o.dish for o in spec.orders]}; "
              + (f"exact optimum **{optimum} ticks**." if exact else
-                f"learned π* (greedy) **{optimum} ticks** (the exact solver was not used)."), "",
+                f"learned π* (greedy) **{optimum} ticks** (no exact solution: {q_source['reason']})."), "",
              _describe_q(q_source).replace("pi*", "π*") + ".", "",
              f"Trainees: {len(per_player)} players; the bottom {cfg.bottom_quantile:.0%} ({len(bottom)} players, "
              f"mean {per_player[list(bottom)].mean():.2f} ticks) were fitted with `{cfg.imitation}`.", "",

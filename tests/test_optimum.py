@@ -95,13 +95,14 @@ def test_choose_optimum_exact_when_feasible_else_learned():
     monte_carlo: learns without solving; an unknown method is rejected before any work."""
     spec = spec_for(TWO_BURGERS)
     learned = object()
-    assert isinstance(choose_optimum(spec, "auto", None, lambda: learned), ExactOptimum)
-    assert choose_optimum(spec, "auto", 50, lambda: learned) is learned  # the kitchen has 154 states
-    assert choose_optimum(spec, "monte_carlo", None, lambda: learned) is learned
+    assert isinstance(choose_optimum(spec, "auto", None, lambda reason: learned), ExactOptimum)
+    assert choose_optimum(spec, "auto", 50, lambda reason: learned) is learned  # the kitchen has 154 states
+    assert choose_optimum(spec, "auto", 50, lambda reason: reason) == "more than solver_max_states=50 states"
+    assert choose_optimum(spec, "monte_carlo", None, lambda reason: learned) is learned
     with pytest.raises(ConfigError, match="qvalues=exact: the kitchen has more than solver_max_states=50"):
-        choose_optimum(spec, "exact", 50, lambda: learned)
+        choose_optimum(spec, "exact", 50, lambda reason: learned)
     with pytest.raises(ConfigError, match="qvalues: expected one of auto, exact, monte_carlo, got 'mc'"):
-        choose_optimum(spec, "mc", None, lambda: learned)
+        choose_optimum(spec, "mc", None, lambda reason: learned)
 
 
 def test_pipeline_falls_back_to_monte_carlo_and_finds_the_exact_top_tip(two_burgers, tmp_path):
@@ -124,4 +125,5 @@ def test_pipeline_falls_back_to_monte_carlo_and_finds_the_exact_top_tip(two_burg
     assert fallback["method"] == "monte_carlo" and fallback["n_rollouts"] == 16 and fallback["greedy_ticks"] == 13
     assert tops["fallback"]["text"] == tops["exact"]["text"]
     assert tops["fallback"]["simulated_gain"] > 0
+    assert fallback["reason"] == "more than solver_max_states=50 states"
     assert "Monte-Carlo" in tops["fallback"]["report"] and "exact Q*" in tops["exact"]["report"]

@@ -57,7 +57,8 @@ def monte_carlo_q(env: Kitchen, env_params: EnvParams, policy: Policy, states: E
 
 
 def make_q_evaluator(env: Kitchen, env_params: EnvParams, policy: Policy, n_rollouts: int = 16,
-                     estimate: str = "mean", chunk: int = 1024) -> Callable[[EnvState, np.ndarray, jax.Array], np.ndarray]:
+                     estimate: str = "mean", chunk: int = 1024
+                     ) -> Callable[[EnvState, np.ndarray, jax.Array], np.ndarray]:
     """`q(states, actions, key) -> float32[M]`: :func:`monte_carlo_q` of M (state, action) pairs (a batched
     EnvState and int[M]), run `chunk` pairs at a time through one compiled function (compiled once; memory
     bounded by chunk × n_rollouts rounds in flight). Identical pairs are evaluated once."""

@@ -135,9 +135,10 @@ class LearnedOptimum:
 
 
 def learn_optimum(env: Kitchen, env_params: EnvParams, algo: Mapping[str, Any], seeds: Sequence[int],
-                  **monte_carlo: Any) -> LearnedOptimum:
+                  reason: str = "", **monte_carlo: Any) -> LearnedOptimum:
     """Train `algo` (the ``bpjax.train`` loop, seeds vmapped in one call) and keep the seed whose greedy round
-    is shortest; `monte_carlo` are :class:`LearnedOptimum`'s settings (n_rollouts, rollout_policy, ...)."""
+    is shortest; `monte_carlo` are :class:`LearnedOptimum`'s settings (n_rollouts, rollout_policy, ...);
+    `reason` (why not exact) is kept for the report."""
     from bpjax.train.loop import algorithm_config, train
 
     check_monte_carlo(**monte_carlo)
@@ -146,20 +147,21 @@ def learn_optimum(env: Kitchen, env_params: EnvParams, algo: Mapping[str, Any], 
     run = train(env, env_params, algo, list(seeds), n_updates)
     ticks = np.asarray(jax.vmap(make_greedy_evaluator(env, env_params, run.network))(run.states.params))
     best = int(np.argmin(ticks))
-    info = {"algo": name, "n_updates": n_updates, "seeds": list(seeds), "greedy_ticks": int(ticks[best]),
+    info = {"reason": reason, "algo": name, "n_updates": n_updates, "seeds": list(seeds),
+            "greedy_ticks": int(ticks[best]),
             "greedy_ticks_per_seed": ticks.tolist(), "train_s": round(time.perf_counter() - start, 2)}
     return LearnedOptimum(env, env_params, run.network, jax.tree.map(lambda x: x[best], run.states.params),
                           seed=int(seeds[best]), info=info, **monte_carlo)
 
 
 def choose_optimum(spec: KitchenSpec, method: str, max_states: int | None,
-                   learn: Callable[[], LearnedOptimum]) -> ExactOptimum | LearnedOptimum:
+                   learn: Callable[[str], LearnedOptimum]) -> ExactOptimum | LearnedOptimum:
     """`exact` (the solver within `max_states`, else a one-line error), `monte_carlo` (always learn), or
-    `auto` (exact when the solver finishes within `max_states`, else learn)."""
+    `auto` (exact when the solver finishes within `max_states`, else learn). `learn(reason)` is told why."""
     if method not in Q_METHODS:
         raise ConfigError(f"qvalues: expected one of {', '.join(Q_METHODS)}, got {method!r}")
     if method == "monte_carlo":
-        return learn()
+        return learn("qvalues=monte_carlo")
     solver = ExactSolver(spec, max_states)
     try:
         solver.solve()
@@ -167,5 +169,5 @@ def choose_optimum(spec: KitchenSpec, method: str, max_states: int | None,
         if method == "exact":
             raise ConfigError(f"qvalues=exact: the kitchen has more than solver_max_states={max_states} states; "
                               "raise it or use qvalues=auto|monte_carlo") from None
-        return learn()
+        return learn(f"more than solver_max_states={max_states} states")
     return ExactOptimum(solver)
