@@ -58,7 +58,11 @@ def main(cfg: DictConfig) -> None:
         sys.exit(f"{type(error).__name__}: {error}")
 
     # 1. the bottom performers and their decisions
-    per_player = traces.rounds.groupby("player_id")["ticks"].mean()
+    # rank players by their complete rounds (a round left mid-way has too few ticks); all decisions count
+    complete = traces.rounds[traces.rounds["complete"]]
+    if complete.empty:
+        sys.exit("TraceError: traces: no complete round to rank players by")
+    per_player = complete.groupby("player_id")["ticks"].mean()
     bottom = set(per_player[per_player >= per_player.quantile(1 - cfg.bottom_quantile)].index)
     rows = traces.frame["player_id"].isin(bottom).to_numpy()
     subset = _subset(traces, rows)

@@ -1,0 +1,83 @@
+"""``python -m bpjax.play [overrides]``: serve the kitchen game locally and record people's traces.
+
+Prints the URL to open (``?participant=ID`` skips the id form), then serves until Ctrl-C. Traces and
+status files go to ``<Hydra run dir>/<out_dir>/``; rounds still in play when the server stops are marked
+incomplete.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+from bpjax.config import CONF_DIR, HYDRA_VERSION_BASE
+from bpjax.env.config import ConfigError, KitchenSpec
+from bpjax.play.game import GameSetup
+
+
+def load_tip(path: str | Path, rank: int) -> str:
+    """The text of the tip with `rank` in a pipeline's ``tips.json``; ConfigError naming the problem."""
+    try:
+        tips = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"tip.file: cannot read {path} ({error})") from None
+    if not isinstance(tips, list) or not all(isinstance(t, dict) and "text" in t for t in tips):
+        raise ConfigError(f"tip.file: {path} is not a tips.json (a list of tips with a 'text')")
+    ranks = [t.get("rank", i + 1) for i, t in enumerate(tips)]
+    if rank not in ranks:
+        raise ConfigError(f"tip.rank: no tip of rank {rank} in {path} (ranks {ranks})")
+    return str(tips[ranks.index(rank)]["text"])
+
+
+def setup_from_config(cfg: DictConfig, out_dir: Path) -> GameSetup:
+    """Validate the play config (kitchens, rounds, tip) into a :class:`GameSetup`."""
+    for field in ("rounds", "practice_rounds"):
+        if not isinstance(cfg[field], int) or cfg[field] < (1 if field == "rounds" else 0):
+            raise ConfigError(f"{field}: expected an integer >= {1 if field == 'rounds' else 0}, got {cfg[field]!r}")
+    study = KitchenSpec.from_dict(cfg.kitchen)
+    try:
+        practice = KitchenSpec.from_dict(cfg.practice_kitchen) if cfg.practice_rounds else None
+    except ConfigError as error:
+        raise ConfigError(f"practice_{error}") from None
+    tip = None
+    if cfg.tip.show:
+        if cfg.tip.file is None:
+            raise ConfigError("tip.file: tip.show=true needs a tips.json (tip.file=PATH)")
+        tip = load_tip(cfg.tip.file, cfg.tip.rank)
+    return GameSetup(study, cfg.rounds, out_dir, practice, cfg.practice_rounds, tip)
+
+
+@hydra.main(version_base=HYDRA_VERSION_BASE, config_path=CONF_DIR, config_name="play")
+def main(cfg: DictConfig) -> None:
+    import uvicorn
+
+    from bpjax.play.server import create_app
+
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    try:
+        setup = setup_from_config(cfg, run_dir / cfg.out_dir)
+        # bind first, so port=0 can pick a free port and the printed URL is the real one
+        family = socket.AF_INET6 if ":" in str(cfg.host) else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((str(cfg.host), int(cfg.port)))
+    except (ConfigError, OSError, ValueError) as error:
+        sys.exit(f"{type(error).__name__}: {error}")
+    setup.out_dir.mkdir(parents=True, exist_ok=True)
+    (setup.out_dir / "session.json").write_text(json.dumps(
+        {"config": OmegaConf.to_container(cfg, resolve=True), "tip_text": setup.tip}, indent=1))
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if family == socket.AF_INET6 else host
+    print(f"Kitchen game: http://{shown}:{port}/   traces: {setup.out_dir}   (Ctrl-C stops)", flush=True)
+    server = uvicorn.Server(uvicorn.Config(create_app(setup), log_level="warning"))
+    server.run(sockets=[sock])
+
+
+if __name__ == "__main__":
+    main()
