@@ -8,7 +8,6 @@ incomplete.
 from __future__ import annotations
 
 import json
-import socket
 import sys
 from pathlib import Path
 
@@ -57,24 +56,18 @@ def setup_from_config(cfg: DictConfig, out_dir: Path) -> GameSetup:
 def main(cfg: DictConfig) -> None:
     import uvicorn
 
-    from bpjax.play.server import create_app
+    from bpjax.play.server import bind, create_app, url_of
 
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
         setup = setup_from_config(cfg, run_dir / cfg.out_dir)
-        # bind first, so port=0 can pick a free port and the printed URL is the real one
-        family = socket.AF_INET6 if ":" in str(cfg.host) else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((str(cfg.host), int(cfg.port)))
+        sock = bind(str(cfg.host), int(cfg.port))  # bound first: port=0 picks a free port, the URL names it
     except (ConfigError, OSError, ValueError) as error:
         sys.exit(f"{type(error).__name__}: {error}")
     setup.out_dir.mkdir(parents=True, exist_ok=True)
     (setup.out_dir / "session.json").write_text(json.dumps(
         {"config": OmegaConf.to_container(cfg, resolve=True), "tip_text": setup.tip}, indent=1))
-    host, port = sock.getsockname()[:2]
-    shown = f"[{host}]" if family == socket.AF_INET6 else host
-    print(f"Kitchen game: http://{shown}:{port}/   traces: {setup.out_dir}   (Ctrl-C stops)", flush=True)
+    print(f"Kitchen game: {url_of(sock)}   traces: {setup.out_dir}   (Ctrl-C stops)", flush=True)
     server = uvicorn.Server(uvicorn.Config(create_app(setup), log_level="warning"))
     server.run(sockets=[sock])
 

@@ -33,6 +33,10 @@ PARTICIPANT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _VERBS = {"chop": "Chopping", "cook": "Cooking", "plate": "Plating", "boil": "Boiling"}
 
 
+def _ticks(n: int) -> str:
+    return f"{n} tick{'' if n == 1 else 's'}"
+
+
 class PlayError(Exception):
     """A request the game refuses; nothing changed. `status` is the HTTP status to answer with."""
 
@@ -262,8 +266,8 @@ class Participant:
                 duration = ref.duration(w, slot)
                 left = state.worker_finish[w] - state.tick
                 verb = _VERBS.get(task_type, f"Doing {task_type}")
-                status = (f"{verb} – just assigned, {duration} ticks" if left == duration + ref.handoff
-                          else f"{verb} – {left} tick{'s' if left != 1 else ''} left")
+                status = (f"{verb} – just assigned, {_ticks(duration)}" if left == duration + ref.handoff
+                          else f"{verb} – {_ticks(left)} left")
             workers.append({"name": worker.name, "idle": slot is None, "status": status, "ticks_left": left,
                             "slot": slot, "speeds": speeds})
         legal = [action_pair(a, ref.n_workers, ref.n_slots) for a in ref.legal_actions(state)[:-1]]

@@ -21,10 +21,12 @@ missing skill, subtask started, done or not available yet), 503 the decision cou
 from __future__ import annotations
 
 import json
+import socket
 import threading
-from contextlib import asynccontextmanager
+import time
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -154,3 +156,39 @@ def create_app(setup: GameSetup) -> Starlette:
         exception_handlers={PlayError: refused, HTTPException: http_error}, lifespan=lifespan)
     app.state.participants = participants
     return app
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening-ready socket on (host, port); port 0 picks a free one (read it back from the socket)."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    return sock
+
+
+def url_of(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://{f'[{host}]' if sock.family == socket.AF_INET6 else host}:{port}/"
+
+
+@contextmanager
+def running(app: Starlette, host: str = "127.0.0.1", port: int = 0, timeout_s: float = 10.0) -> Iterator[str]:
+    """Serve `app` with uvicorn in a background thread (tests, screenshots); yields the base URL and stops
+    the server (its shutdown included) on exit."""
+    import uvicorn
+
+    sock = bind(host, port)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout_s
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the game server did not start")
+        time.sleep(0.01)
+    try:
+        yield url_of(sock)
+    finally:
+        server.should_exit = True
+        thread.join(timeout_s)
+        sock.close()
