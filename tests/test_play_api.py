@@ -16,6 +16,7 @@ from bpjax.env.config import ConfigError, KitchenSpec
 from bpjax.play.cli import load_tip, setup_from_config
 from bpjax.play.game import GameSetup
 from bpjax.play.server import create_app, running
+from tests.conftest import play_cli
 
 
 def kitchen(*overrides: str, skills: dict | None = None) -> KitchenSpec:
@@ -237,6 +238,24 @@ def test_rounds_left_in_play_are_incomplete_after_restart(tmp_path):
     assert list(traces.rounds["ticks"]) == [status["rounds"][0]["ticks"], view["summary"]["ticks"]]
     assert status["rounds"][0]["ticks"] == 2
     assert len(traces.frame[traces.frame["round"] == 1]) == 3
+
+
+def test_a_killed_server_loses_no_decision_it_answered(tmp_path):
+    with play_cli(tmp_path, "practice_rounds=0") as (url, process), httpx.Client(base_url=url) as client:
+        post(client, "join", participant_id="p")
+        view = post(client, "start", participant_id="p").json()
+        log = []
+        for _ in range(5):
+            pair = view["legal"][0] if view["tick"] % 2 else None
+            body = {"worker": pair["worker"], "slot": pair["slot"]} if pair else {}
+            view = post(client, "assign" if pair else "next_tick", participant_id="p", tick=view["tick"],
+                        **body).json()
+            log.append((body.get("worker", ""), body.get("slot", -1)))
+        process.kill()   # no shutdown: what was answered must already be on disk
+        process.wait(10)
+    traces = read_traces(tmp_path / "traces" / "p.csv")
+    assert list(zip(traces.frame["worker"], traces.frame["slot"])) == log
+    assert traces.rounds["ticks"].tolist() == [view["tick"]] and not traces.rounds["complete"].any()
 
 
 def test_finished_participant_is_refused_and_tip_only_in_study_rounds(tmp_path):

@@ -10,14 +10,11 @@ import json
 import os
 import re
 import shutil
-import signal
-import subprocess
-import sys
-import threading
 
 import pytest
 
 from bpjax.data.traces import read_traces
+from tests.conftest import play_cli
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 if CHROMIUM is None and os.environ.get("BPJAX_REQUIRE_BROWSER") != "1":
@@ -33,22 +30,8 @@ def game(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("play_run")
     tips = run_dir / "tips.json"
     tips.write_text(json.dumps([{"rank": 1, "text": TIP, "score": 5.0}]))
-    command = [sys.executable, "-m", "bpjax.play", "port=0", "rounds=1", "practice_rounds=1", "tip.show=true",
-               f"tip.file={tips}", f"hydra.run.dir={run_dir}"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               cwd=run_dir)
-    watchdog = threading.Timer(120, process.kill)  # never hang the suite on a server that does not start
-    watchdog.start()
-    try:
-        line = process.stdout.readline()
-        match = re.search(r"(http://127\.0\.0\.1:\d+/)", line)
-        assert match, f"no URL printed: {line!r} {process.stdout.read() if process.poll() is not None else ''}"
-        yield match.group(1), run_dir / "traces", process
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            process.wait(30)
-        watchdog.cancel()
+    with play_cli(run_dir, "rounds=1", "practice_rounds=1", "tip.show=true", f"tip.file={tips}") as (url, process):
+        yield url, run_dir / "traces", process
 
 
 def play_round(page, log: list, drag_first: bool = False) -> str:
