@@ -111,6 +111,12 @@ def test_malformed_requests_change_nothing(server, api_p1, body, status, says):
     assert state(client, "api-p1") == view and files(out) == before
 
 
+def test_an_oversized_chunked_body_is_cut_off(server):
+    client, _ = server
+    response = client.post("/api/join", content=iter([b"x" * 3000, b"x" * 3000]))   # no content-length
+    assert response.status_code == 413 and "over 4096 bytes" in response.json()["error"]
+
+
 def test_unknown_routes_and_methods_answer_json(server):
     client, _ = server
     assert client.get("/api/nothing").json() == {"error": "Not Found"}

@@ -37,8 +37,8 @@ def load_tip(path: str | Path, rank: int) -> str:
 def setup_from_config(cfg: DictConfig, out_dir: Path) -> GameSetup:
     """Validate the play config (kitchens, rounds, tip) into a :class:`GameSetup`."""
     for field in ("rounds", "practice_rounds"):
-        if not isinstance(cfg[field], int) or cfg[field] < (1 if field == "rounds" else 0):
-            raise ConfigError(f"{field}: expected an integer >= {1 if field == 'rounds' else 0}, got {cfg[field]!r}")
+        if not isinstance(cfg[field], int) or isinstance(cfg[field], bool) or cfg[field] < (field == "rounds"):
+            raise ConfigError(f"{field}: expected an integer >= {int(field == 'rounds')}, got {cfg[field]!r}")
     study = KitchenSpec.from_dict(cfg.kitchen)
     try:
         practice = KitchenSpec.from_dict(cfg.practice_kitchen) if cfg.practice_rounds else None

@@ -84,9 +84,11 @@ async def _body(request: Request) -> dict:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise PlayError(413, f"request body: over {MAX_BODY_BYTES} bytes")
-    raw = await request.body()
-    if len(raw) > MAX_BODY_BYTES:
-        raise PlayError(413, f"request body: over {MAX_BODY_BYTES} bytes")
+    raw = b""
+    async for chunk in request.stream():  # stop reading at the limit, whatever the headers claimed
+        raw += chunk
+        if len(raw) > MAX_BODY_BYTES:
+            raise PlayError(413, f"request body: over {MAX_BODY_BYTES} bytes")
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError):

@@ -42,7 +42,7 @@ async function act(path, body) {
 }
 
 function roundName(stage, round, of) {
-  return `${stage === "practice" ? "Practice round" : "Round"} ${round} of ${of}`;
+  return `${stage === "practice" ? "Practice round" : "Round"} ${round}${of ? ` of ${of}` : ""}`;
 }
 
 function summaryText(summary) {
@@ -81,7 +81,7 @@ function render(next, keepMessage = false) {
     $("continue").textContent = `Start ${roundName(next.stage, next.round, next.of).toLowerCase()}`;
   }
   if (view.phase === "finished") {
-    const rows = view.rounds.map((r) => el("tr", {}, el("td", {}, roundName(r.stage, r.round, "?").replace(" of ?", "")),
+    const rows = view.rounds.map((r) => el("tr", {}, el("td", {}, roundName(r.stage, r.round)),
       el("td", {}, r.status === "complete" ? `${r.ticks} ticks` : r.status)));
     $("final-summary").replaceChildren(el("p", {}, summaryText(view.summary)),
       el("table", { class: "rounds" }, el("tr", {}, el("th", {}, "round"), el("th", {}, "result")), ...rows));
