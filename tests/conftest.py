@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import random
-import re
-import signal
-import subprocess
-import sys
-import threading
 
 import jax
 import jax.numpy as jnp
@@ -73,21 +67,3 @@ def _compiled_replay(env):
 def paper_spec() -> KitchenSpec:
     return spec_for()
 
-
-@contextlib.contextmanager
-def play_cli(run_dir, *overrides: str, timeout_s: float = 120):
-    """`python -m bpjax.play port=0 ...` in `run_dir`; yields (URL it printed, process); Ctrl-C on exit."""
-    command = [sys.executable, "-m", "bpjax.play", "port=0", f"hydra.run.dir={run_dir}", *overrides]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=run_dir)
-    watchdog = threading.Timer(timeout_s, process.kill)  # never hang the suite on a server that does not start
-    watchdog.start()
-    try:
-        line = process.stdout.readline()
-        match = re.search(r"(http://127\.0\.0\.1:\d+/)", line)
-        assert match, f"no URL printed: {line!r} {process.stdout.read() if process.poll() is not None else ''}"
-        yield match.group(1), process
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            process.wait(30)
-        watchdog.cancel()

@@ -13,10 +13,9 @@ from omegaconf import OmegaConf
 from bpjax.config import compose_config
 from bpjax.data.traces import read_traces
 from bpjax.env.config import ConfigError, KitchenSpec
-from bpjax.play.cli import load_tip, setup_from_config
+from bpjax.play.cli import launched, load_tip, setup_from_config
 from bpjax.play.game import GameSetup
 from bpjax.play.server import create_app, running
-from tests.conftest import play_cli
 
 
 def kitchen(*overrides: str, skills: dict | None = None) -> KitchenSpec:
@@ -247,7 +246,7 @@ def test_rounds_left_in_play_are_incomplete_after_restart(tmp_path):
 
 
 def test_a_killed_server_loses_no_decision_it_answered(tmp_path):
-    with play_cli(tmp_path, "practice_rounds=0") as (url, process), httpx.Client(base_url=url) as client:
+    with launched(tmp_path, "practice_rounds=0") as (url, process), httpx.Client(base_url=url) as client:
         post(client, "join", participant_id="p")
         view = post(client, "start", participant_id="p").json()
         log = []

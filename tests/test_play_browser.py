@@ -14,7 +14,7 @@ import shutil
 import pytest
 
 from bpjax.data.traces import read_traces
-from tests.conftest import play_cli
+from bpjax.play.cli import launched
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 if CHROMIUM is None and os.environ.get("BPJAX_REQUIRE_BROWSER") != "1":
@@ -30,7 +30,7 @@ def game(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("play_run")
     tips = run_dir / "tips.json"
     tips.write_text(json.dumps([{"rank": 1, "text": TIP, "score": 5.0}]))
-    with play_cli(run_dir, "rounds=1", "practice_rounds=1", "tip.show=true", f"tip.file={tips}") as (url, process):
+    with launched(run_dir, "rounds=1", "practice_rounds=1", "tip.show=true", f"tip.file={tips}") as (url, process):
         yield url, run_dir / "traces", process
 
 

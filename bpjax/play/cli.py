@@ -7,9 +7,15 @@ incomplete.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import re
+import signal
+import subprocess
 import sys
+import threading
 from pathlib import Path
+from typing import Iterator
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -50,6 +56,28 @@ def setup_from_config(cfg: DictConfig, out_dir: Path) -> GameSetup:
             raise ConfigError("tip.file: tip.show=true needs a tips.json (tip.file=PATH)")
         tip = load_tip(cfg.tip.file, cfg.tip.rank)
     return GameSetup(study, cfg.rounds, out_dir, practice, cfg.practice_rounds, tip)
+
+
+@contextlib.contextmanager
+def launched(run_dir: str | Path, *overrides: str, timeout_s: float = 120) -> Iterator[tuple[str, subprocess.Popen]]:
+    """``python -m bpjax.play port=0 <overrides>`` in its own process (tests, benchmarks), Hydra run dir
+    `run_dir`; yields (the URL it printed, the process) and stops it with Ctrl-C (SIGINT) on exit."""
+    command = [sys.executable, "-m", "bpjax.play", "port=0", f"hydra.run.dir={run_dir}", *overrides]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=run_dir)
+    watchdog = threading.Timer(timeout_s, process.kill)  # a server that never starts must not hang the caller
+    watchdog.start()
+    try:
+        line = process.stdout.readline()
+        match = re.search(r"(http://\S+/)", line)
+        if not match:
+            rest = process.stdout.read() if process.poll() is not None else ""
+            raise RuntimeError(f"python -m bpjax.play printed no URL: {line!r} {rest}")
+        yield match.group(1), process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            process.wait(30)
+        watchdog.cancel()
 
 
 @hydra.main(version_base=HYDRA_VERSION_BASE, config_path=CONF_DIR, config_name="play")
