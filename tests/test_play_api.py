@@ -280,12 +280,16 @@ def test_finished_participant_is_refused_and_tip_only_in_study_rounds(tmp_path):
     assert read_traces(tmp_path).spec.scenario == "full"   # the folder reads as the study's kitchen
 
 
-def test_tip_and_config_errors_name_the_field(tmp_path):
+def test_tip_and_config_errors_name_the_field(tmp_path, capsys):
     tips = tmp_path / "tips.json"
-    tips.write_text(json.dumps([{"rank": 1, "text": "The chef should never plate."}, {"rank": 2, "text": "B"}]))
-    assert load_tip(tips, 2) == "B"
+    tips.write_text(json.dumps([{"rank": 1, "text": "The chef should never plate.", "warning": None},
+                                {"rank": 2, "text": "B", "warning": "following this tip lost ticks in simulation"}]))
+    assert load_tip(tips, 2)["text"] == "B"
     cfg = compose_config([f"tip.file={tips}", "tip.show=true"], "play")
     assert setup_from_config(cfg, tmp_path).tip == "The chef should never plate."
+    assert capsys.readouterr().err == ""
+    setup_from_config(compose_config([f"tip.file={tips}", "tip.show=true", "tip.rank=2"], "play"), tmp_path)
+    assert "warning: tip 2 ('B'): following this tip lost ticks" in capsys.readouterr().err
     (tmp_path / "bad.json").write_text('{"a": 1}')
     for overrides, says in [(["tip.show=true"], "tip.file: tip.show=true needs"),
                             ([f"tip.file={tips}", "tip.show=true", "tip.rank=3"], "tip.rank: no tip of rank 3"),

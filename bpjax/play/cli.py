@@ -26,8 +26,9 @@ from bpjax.env.config import ConfigError, KitchenSpec
 from bpjax.play.game import GameSetup
 
 
-def load_tip(path: str | Path, rank: int) -> str:
-    """The text of the tip with `rank` in a pipeline's ``tips.json``; ConfigError naming the problem."""
+def load_tip(path: str | Path, rank: int) -> dict:
+    """The tip with `rank` in a pipeline's ``tips.json`` (its entry: text, score, warning, …); ConfigError
+    naming the problem."""
     try:
         tips = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
@@ -37,7 +38,7 @@ def load_tip(path: str | Path, rank: int) -> str:
     ranks = [t.get("rank", i + 1) for i, t in enumerate(tips)]
     if rank not in ranks:
         raise ConfigError(f"tip.rank: no tip of rank {rank} in {path} (ranks {ranks})")
-    return str(tips[ranks.index(rank)]["text"])
+    return tips[ranks.index(rank)]
 
 
 def setup_from_config(cfg: DictConfig, out_dir: Path) -> GameSetup:
@@ -54,7 +55,10 @@ def setup_from_config(cfg: DictConfig, out_dir: Path) -> GameSetup:
     if cfg.tip.show:
         if cfg.tip.file is None:
             raise ConfigError("tip.file: tip.show=true needs a tips.json (tip.file=PATH)")
-        tip = load_tip(cfg.tip.file, cfg.tip.rank)
+        entry = load_tip(cfg.tip.file, cfg.tip.rank)
+        tip = str(entry["text"])
+        if entry.get("warning"):  # the pipeline flags tips whose simulated gain was negative
+            print(f"warning: tip {cfg.tip.rank} ({tip!r}): {entry['warning']}", file=sys.stderr)
     return GameSetup(study, cfg.rounds, out_dir, practice, cfg.practice_rounds, tip)
 
 
