@@ -138,9 +138,9 @@ def test_illegal_assignments_are_refused_with_the_rule(server):
         assert says in response.json()["error"], response.json()
         assert state(client, pid) == before and files(out) == files_before
 
-    refused("chef", 3, 0, 422, "chef is busy")
-    refused("sous_chef", 0, 0, 422, "someone is already on that subtask")
-    refused("sous_chef", 1, 0, 422, "has to wait for burger #1: chop meat")
+    refused("chef", 3, 0, 422, "the worker is busy")
+    refused("sous_chef", 0, 0, 422, "the subtask is already started")
+    refused("sous_chef", 1, 0, 422, "not available yet (it waits for burger #1: chop meat)")
     refused("server", 99, 0, 422, "slot: no subtask 99")
     refused("server", -1, 0, 422, "slot: no subtask -1")
     refused("waiter", 3, 0, 422, "worker: unknown worker 'waiter'")
@@ -150,8 +150,8 @@ def test_illegal_assignments_are_refused_with_the_rule(server):
     view = post(client, "next_tick", participant_id=pid, tick=1).json()
     assert view["tick"] == 2 and any(s["slot"] == 1 and s["state"] == "available"
                                      for s in view["orders"][0]["subtasks"])
-    refused("server", 1, 2, 422, "server cannot cook")
-    refused("server", 0, 2, 422, "that subtask is done")
+    refused("server", 1, 2, 422, "the worker cannot do that task")
+    refused("server", 0, 2, 422, "the subtask is already started")
     assert post(client, "next_tick", participant_id=pid, tick=1).status_code == 409  # a double click
     assert post(client, "start", participant_id=pid).status_code == 409            # a round is in play
 
@@ -159,7 +159,7 @@ def test_illegal_assignments_are_refused_with_the_rule(server):
 def test_padding_and_not_yet_arrived_subtasks_are_refused(tmp_path):
     mixed = kitchen("kitchen/orders=pasta_mix")   # burger (3 subtasks) next to pasta (4): slot 7 is padding
     arrivals = kitchen("kitchen/orders=arrivals")  # the third burger arrives at tick 4
-    for spec, slot, says in [(mixed, 7, "slot: no subtask 7"), (arrivals, 6, "has not arrived yet")]:
+    for spec, slot, says in [(mixed, 7, "slot: no subtask 7"), (arrivals, 6, "(its order arrives at tick 4)")]:
         with running(create_app(GameSetup(spec, 1, tmp_path / spec.orders[2].dish))) as url, \
                 httpx.Client(base_url=url) as client:
             post(client, "join", participant_id="p")

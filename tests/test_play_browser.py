@@ -80,6 +80,7 @@ def test_a_person_plays_in_chromium_and_the_trace_replays(game):
         assert page.inner_text("#tick") == "Tick #1/50" and page.is_hidden("#tip")
         practice_log: list = []
         practice = play_round(page, practice_log)
+        assert page.is_hidden("#board") and page.is_visible("#between")   # the summary replaces the board
         assert page.inner_text("#tip") == f"Tip: {TIP}"          # shown before the study round
         page.click("#continue")
         page.wait_for_selector("body[data-phase=playing]")
@@ -88,7 +89,7 @@ def test_a_person_plays_in_chromium_and_the_trace_replays(game):
         assert "chop: ?" in chef.inner_text()                     # speeds hidden until used
         study_log: list = []
         final = play_round(page, study_log, drag_first=True)
-        assert page.get_attribute("body", "data-phase") == "finished"
+        assert page.get_attribute("body", "data-phase") == "finished" and page.is_hidden("#board")
         browser.close()
 
     for log, path, text in [(practice_log, traces_dir / "practice" / "e2e-1.csv", practice),

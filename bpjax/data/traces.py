@@ -254,7 +254,7 @@ def _replay(ref: ReferenceKitchen, spec: KitchenSpec, rows: pd.DataFrame):
             if not ref.action_mask(state)[action]:
                 raise _RoundError(row_number, f"assigning {row.worker} to slot {row.slot} "
                                               f"({spec.slot_label(int(row.slot))}) is illegal at tick {state.tick}: "
-                                              + _why_illegal(ref, spec, state, workers[row.worker], int(row.slot)))
+                                              + why_illegal(ref, spec, state, workers[row.worker], int(row.slot)))
         states.append(state)
         obs.append(ref.observation(state))
         masks.append(ref.action_mask(state))
@@ -264,11 +264,15 @@ def _replay(ref: ReferenceKitchen, spec: KitchenSpec, rows: pd.DataFrame):
     return obs, masks, actions, states, state.tick, over[0], any(over)
 
 
-def _why_illegal(ref: ReferenceKitchen, spec: KitchenSpec, state: RefState, worker: int, slot: int) -> str:
+def why_illegal(ref: ReferenceKitchen, spec: KitchenSpec, state: RefState, worker: int, slot: int) -> str:
+    """Why assigning `worker` to `slot` is not in the action mask at `state` (it must not be)."""
     if state.worker_slot[worker] is not None:
         return "the worker is busy"
     if ref.duration(worker, slot) is None:
         return "the worker cannot do that task" if spec.slot_subtask(slot) else "that slot is padding"
     if state.done[slot] or slot in state.worker_slot:
         return "the subtask is already started"
-    return "the subtask is not available yet"
+    if ref.slot_arrival[slot] > state.tick:
+        return f"the subtask is not available yet (its order arrives at tick {ref.slot_arrival[slot]})"
+    waiting = [spec.slot_label(p) for p in ref.slot_predecessors[slot] if not state.done[p]]
+    return f"the subtask is not available yet (it waits for {', '.join(waiting)})"

@@ -24,7 +24,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from bpjax.data.traces import append_trace_rows, kitchen_column, trace_row
+from bpjax.data.traces import append_trace_rows, kitchen_column, trace_row, why_illegal
 from bpjax.env.config import KitchenSpec
 from bpjax.env.joint import action_pair, assignment_action
 from bpjax.env.reference import ReferenceKitchen, RefState
@@ -113,7 +113,7 @@ class Participant:
             if self.finished:
                 raise PlayError(409, "all rounds are done; thank you")
             stage = self.stage
-            number = 1 + sum(1 for r in self.history if r["stage"] == stage.kind)
+            number = self._next_round(stage)
             self.history.append({"stage": stage.kind, "round": number,
                                  "episode_id": f"{self.id}-{stage.kind}{number}-{uuid.uuid4().hex[:8]}",
                                  "status": "playing", "ticks": 0, "finished": False})
@@ -135,7 +135,7 @@ class Participant:
             action = assignment_action(w, slot, ref.n_slots)
             if action not in ref.legal_actions(state):
                 raise PlayError(422, f"assigning {worker} to {spec.slot_label(slot)} is against the rules at "
-                                     f"Tick #{state.tick + 1}: {self._why_illegal(state, w, slot)}")
+                                     f"Tick #{state.tick + 1}: {why_illegal(ref, spec, state, w, slot)}")
             self._decide(action, reveal=(stage.kind, worker, ref.slot_type[slot]))
 
     def next_tick(self, tick: int) -> None:
@@ -171,8 +171,7 @@ class Participant:
                     "summary": self._summary(last) if phase != "playing" and last else None}
             if phase == "between":
                 stage = self.stage
-                number = 1 + sum(1 for r in self.history if r["stage"] == stage.kind)
-                view["next"] = {"stage": stage.kind, "round": number, "of": stage.rounds,
+                view["next"] = {"stage": stage.kind, "round": self._next_round(stage), "of": stage.rounds,
                                 "completed": self._completed(stage), "tip": stage.tip}
             if phase == "playing":
                 view.update(self._board())
@@ -221,6 +220,10 @@ class Participant:
     def _advance_stage(self) -> None:
         while not self.finished and self._completed(self.stage) >= self.stage.rounds:
             self.stage_index += 1
+
+    def _next_round(self, stage: Stage) -> int:
+        """Round numbers count every round started in the stage, complete or not."""
+        return 1 + sum(1 for r in self.history if r["stage"] == stage.kind)
 
     def _completed(self, stage: Stage) -> int:
         return sum(1 for r in self.history if r["stage"] == stage.kind and r["status"] == "complete")
@@ -281,21 +284,6 @@ class Participant:
         stage = next(s for s in self.stages if s.kind == record["stage"])
         return {"stage": record["stage"], "round": record["round"], "of": stage.rounds, "ticks": record["ticks"],
                 "status": record["status"], "finished": record["finished"], "max_ticks": stage.spec.max_ticks}
-
-    def _why_illegal(self, state: RefState, worker: int, slot: int) -> str:
-        ref, spec = self.stage.ref, self.stage.spec
-        if state.worker_slot[worker] is not None:
-            return f"{spec.workers[worker].name} is busy"
-        if ref.duration(worker, slot) is None:
-            return f"{spec.workers[worker].name} cannot {spec.task_types[ref.slot_type[slot]]}"
-        if state.done[slot]:
-            return "that subtask is done"
-        if slot in state.worker_slot:
-            return "someone is already on that subtask"
-        if ref.slot_arrival[slot] > state.tick:
-            return "that order has not arrived yet"
-        return "it has to wait for " + ", ".join(spec.slot_label(p) for p in ref.slot_predecessors[slot]
-                                                  if not state.done[p])
 
     # ------------------------------------------------------------------ status file
 

@@ -59,6 +59,7 @@ function render(next, keepMessage = false) {
   document.body.dataset.phase = view.phase;
   if (!keepMessage) $("message").textContent = view.event || "";
   $("join").hidden = true;
+  $("how").hidden = view.phase !== "between";
   $("between").hidden = view.phase !== "between";
   $("finished").hidden = view.phase !== "finished";
   $("board").hidden = view.phase !== "playing";
@@ -150,7 +151,7 @@ async function start(id) {
     localStorage.setItem("bpjax-participant", id);
   } catch (error) {
     $("message").textContent = error.message;
-    $("join").hidden = false;
+    $("join").hidden = $("how").hidden = false;
   }
 }
 
@@ -158,5 +159,5 @@ const fromUrl = new URLSearchParams(location.search).get("participant");
 if (fromUrl) start(fromUrl);
 else {
   $("participant").value = localStorage.getItem("bpjax-participant") || "";
-  $("join").hidden = false;
+  $("join").hidden = $("how").hidden = false;
 }
