@@ -146,6 +146,15 @@ def test_skip_invalid_reports_every_rejected_round(tmp_path, frame):
     assert len(traces.obs) == len(traces.frame) == (~frame["episode_id"].isin(["e3", "e7"])).sum()
 
 
+def test_a_file_whose_every_round_is_rejected_loads_empty(tmp_path, frame):
+    """skip_invalid with nothing valid left: an empty set with every round listed, not a crash."""
+    one = frame[frame["episode_id"] == "e0"]
+    traces = read_traces(write_traces(corrupt(one, first_assignment(frame, "e0"), slot=99), tmp_path / "t.csv"),
+                         skip_invalid=True)
+    assert len(traces.rejected) == 1 and len(traces.rounds) == 0
+    assert traces.obs.shape[0] == traces.mask.shape[0] == len(traces.action) == 0
+
+
 def test_appended_rows_and_rounds_left_mid_way(tmp_path, frame):
     """The browser game appends rows one at a time; a round cut off mid-way still loads, marked incomplete."""
     path = tmp_path / "p0.csv"

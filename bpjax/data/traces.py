@@ -183,10 +183,14 @@ def _validate(path: Path, frame: pd.DataFrame, skip_invalid: bool) -> TraceSet:
                        "ticks": ticks, "finished": finished, "complete": complete})
     single = next(iter(kitchens.values()))[0] if len(kitchens) == 1 else None
     return TraceSet(frame.loc[keep].reset_index(drop=True),
-                    np.asarray(obs, np.float32).reshape(len(obs), -1),
-                    np.asarray(masks, bool).reshape(len(masks), -1),
+                    _rows(obs, np.float32), _rows(masks, bool),
                     np.asarray(actions, np.int32), pd.DataFrame(rounds, columns=list(ROUND_COLUMNS)), states,
                     rejected, single)
+
+
+def _rows(rows: list, dtype) -> np.ndarray:
+    """Stack per-decision vectors; (0, 0) when no round survived (the width is unknown then)."""
+    return np.asarray(rows, dtype).reshape(len(rows), -1) if rows else np.zeros((0, 0), dtype)
 
 
 def _read_folder(folder: Path, skip_invalid: bool) -> TraceSet:
