@@ -19,8 +19,11 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from bpjax.config import CONF_DIR, HYDRA_VERSION_BASE, quiet_library_logs
+from bpjax.config.schema import register as register_schemas
 from bpjax.env.config import ConfigError, KitchenSpec
 from bpjax.env.kitchen import make_kitchen
+
+register_schemas()  # before Hydra composes: train.yaml's defaults name the schemas
 
 
 def optimal_ticks(spec: KitchenSpec, max_states: int | None) -> int | None:
