@@ -69,7 +69,7 @@ class ClusterSchema:
     timeout_min: int = 120
     max_requeues: int = 3                 # preemptions / timeouts resumed from the job's last checkpoint
     array_parallelism: int = 64
-    setup: List[str] = field(default_factory=list)   # shell lines before the job (module load ...)
+    # shell lines before a job (module load ...) go straight to the launcher: hydra.launcher.setup=[...]
 
 
 @dataclass
