@@ -25,7 +25,7 @@ from omegaconf import OmegaConf
 TRAIN_COLUMNS = ["algorithm", "scenario", "n_seeds", "n_updates", "optimal_ticks", "greedy_ticks_median",
                  "greedy_ticks_best", "greedy_ticks_worst", "gap", "reached_optimum", "wall_s", "env_steps_per_s",
                  "devices", "resumed_from"]
-PIPELINE_COLUMNS = ["top_tip", "top_score", "top_simulated_gain", "tips"]
+PIPELINE_COLUMNS = ["top_tip", "top_score", "top_simulated_gain", "ranked_tips"]
 
 
 class SweepError(ValueError):
@@ -49,7 +49,7 @@ def _train_row(metrics: dict) -> dict:
 def _pipeline_row(tips: list[dict]) -> dict:
     top = tips[0] if tips else {}
     return {"kind": "pipeline", "top_tip": top.get("text"), "top_score": top.get("score"),
-            "top_simulated_gain": top.get("simulated_gain"), "tips": json.dumps([t["text"] for t in tips])}
+            "top_simulated_gain": top.get("simulated_gain"), "ranked_tips": json.dumps([t["text"] for t in tips])}
 
 
 def collect_runs(sweep: Path) -> pd.DataFrame:
@@ -145,7 +145,7 @@ def tip_stability(frame: pd.DataFrame, out: Path) -> pd.DataFrame | None:
     fig, axes = plt.subplots(1, len(groups), figsize=(5 * len(groups), 4), squeeze=False)
     for ax, (key, group) in zip(axes[0], groups):
         group = group.sort_values("seed", key=lambda s: s.astype(int))
-        rankings = {seed: json.loads(tips) for seed, tips in zip(group["seed"], group["tips"])}
+        rankings = {seed: json.loads(tips) for seed, tips in zip(group["seed"], group["ranked_tips"])}
         modal = group["top_tip"].mode().iloc[0]
         summary.append({**dict(zip(group_columns, key if isinstance(key, tuple) else (key,))),
                         "seeds": len(group), "modal_top_tip": modal,
@@ -155,6 +155,7 @@ def tip_stability(frame: pd.DataFrame, out: Path) -> pd.DataFrame | None:
             ax.plot(list(rankings), [ranked.index(tip) + 1 if tip in ranked else None
                                      for ranked in rankings.values()], marker="o", label=tip)
         ax.invert_yaxis()
+        ax.yaxis.get_major_locator().set_params(integer=True)
         ax.set_xlabel("seed")
         ax.set_ylabel("rank")
         ax.set_title(" ".join(f"{c}={v}" for c, v in summary[-1].items() if c in group_columns) or "all runs",

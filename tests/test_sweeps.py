@@ -252,3 +252,29 @@ def test_sharded_training_matches_unsharded_on_4_host_devices():
     for name in ("ppo", "reinforce"):
         assert report[name]["max_abs_diff"] < 1e-5, report[name]
         assert report[name]["ticks"][0] == pytest.approx(report[name]["ticks"][1], abs=1e-4)
+
+
+def test_aggregate_measures_tip_ranking_stability_across_seeds(tmp_path):
+    """Pipeline job folders (tips.json + Hydra's overrides) over 3 seeds × 2 tip rankings: the table has a
+    row per job and the stability table the share of seeds agreeing on the top tip, per ranking."""
+    rankings = {("algorithm", 0): ["A", "B", "C"], ("algorithm", 1): ["A", "C", "B"], ("algorithm", 2): ["A", "B"],
+                ("baseline", 0): ["B", "A"], ("baseline", 1): ["C", "A"], ("baseline", 2): ["B", "C"]}
+    for number, ((tips, seed), ranked) in enumerate(rankings.items()):
+        job = tmp_path / str(number)
+        (job / ".hydra").mkdir(parents=True)
+        (job / ".hydra" / "overrides.yaml").write_text(f"- seed={seed}\n- tips={tips}\n")
+        (job / "tips.json").write_text(json.dumps(
+            [{"rank": i + 1, "text": t, "score": 3.0 - i, "simulated_gain": 1.0} for i, t in enumerate(ranked)]))
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "aggregate.py"), str(tmp_path)],
+                            capture_output=True, text=True, env=env_with_root(), timeout=120)
+    assert result.returncode == 0, result.stderr
+    import pandas as pd
+
+    table = pd.read_csv(tmp_path / "sweep.csv")
+    assert list(table.columns[:3]) == ["job", "seed", "tips"] and len(table) == 6
+    assert list(table["top_tip"]) == [r[0] for r in rankings.values()]
+    stability = pd.read_csv(tmp_path / "tip_stability.csv").set_index("tips")
+    assert stability.loc["algorithm", "top_tip_agreement"] == 1.0
+    assert stability.loc["baseline", "modal_top_tip"] == "B"
+    assert stability.loc["baseline", "top_tip_agreement"] == pytest.approx(2 / 3)
+    assert (tmp_path / "tip_ranks.png").stat().st_size > 0
