@@ -39,6 +39,8 @@ def main(cfg: DictConfig) -> None:
     try:
         if not 0 < cfg.bottom_quantile <= 1:
             raise ConfigError(f"bottom_quantile: expected a share in (0, 1], got {cfg.bottom_quantile}")
+        if cfg.tips.rank_by not in ("algorithm", "baseline"):
+            raise ConfigError(f"tips.rank_by: expected 'algorithm' or 'baseline', got {cfg.tips.rank_by!r}")
         if cfg.traces is None:
             spec = KitchenSpec.from_dict(cfg.kitchen)
             frame, truth = generate_population(spec, OmegaConf.to_container(cfg.population, resolve=True),
@@ -79,13 +81,14 @@ def main(cfg: DictConfig) -> None:
                               min_applicability=cfg.tips.min_applicability,
                               max_disagreement=cfg.tips.max_disagreement)
     kept = [s for s in scores if s.kept]
-    rule_lists = brl_tips(subset.states, table["q"], table["action"], spec, seed=cfg.seed)
+    rule_lists = (brl_tips(subset.states, table["q"], table["action"], spec, seed=cfg.seed)
+                  if cfg.tips.rule_lists else [])
     conditional = [c for c in score_conditional_tips(
         table, subset.states, spec, trainee_probs=trainee_probs,
         min_applicability=cfg.tips.min_applicability, max_disagreement=cfg.tips.max_disagreement) if c.kept]
     by_baseline = sorted(kept, key=lambda s: (-s.baseline_score, -s.applicability, s.tip.times))
     # 3. simulate pi_H (+) tip
-    top = kept[: cfg.tips.top]
+    top = (kept if cfg.tips.rank_by == "algorithm" else by_baseline)[: cfg.tips.top]
     evaluations = {}
     for entry in top:
         evaluations[entry.text] = evaluate_tip(
@@ -93,7 +96,7 @@ def main(cfg: DictConfig) -> None:
             tuple(cfg.tips.compliance), cfg.tips.eval_rounds, cfg.seed)
     tips = [{"rank": i + 1, "text": s.text, "score": round(s.score, 3), "support": round(s.applicability, 3),
              "disagreement": round(s.disagreement, 3), "baseline_score": round(s.baseline_score, 3),
-             "baseline_rank": by_baseline.index(s) + 1,
+             "baseline_rank": by_baseline.index(s) + 1, "algorithm_rank": kept.index(s) + 1,
              "simulated_gain": round(evaluations[s.text][0].saved, 3),
              "simulated_gain_ci": [round(x, 3) for x in evaluations[s.text][0].saved_ci],
              "by_compliance": {str(e.compliance): round(e.saved, 3) for e in evaluations[s.text]},
