@@ -42,6 +42,8 @@ def main(cfg: DictConfig) -> None:
     try:
         if not 0 < cfg.bottom_quantile <= 1:
             raise ConfigError(f"bottom_quantile: expected a share in (0, 1], got {cfg.bottom_quantile}")
+        if cfg.tips.rank_by not in ("algorithm", "baseline"):
+            raise ConfigError(f"tips.rank_by: expected 'algorithm' or 'baseline', got {cfg.tips.rank_by!r}")
         if cfg.qvalues not in Q_METHODS:
             raise ConfigError(f"qvalues: expected one of {', '.join(Q_METHODS)}, got {cfg.qvalues!r}")
         monte_carlo = OmegaConf.to_container(cfg.monte_carlo, resolve=True)
@@ -72,7 +74,11 @@ def main(cfg: DictConfig) -> None:
         sys.exit(f"{type(error).__name__}: {error}")
 
     # 1. the bottom performers and their decisions
-    per_player = traces.rounds.groupby("player_id")["ticks"].mean()
+    # rank players by their complete rounds (a round left mid-way has too few ticks); all decisions count
+    complete = traces.rounds[traces.rounds["complete"]]
+    if complete.empty:
+        sys.exit("TraceError: traces: no complete round to rank players by")
+    per_player = complete.groupby("player_id")["ticks"].mean()
     bottom = set(per_player[per_player >= per_player.quantile(1 - cfg.bottom_quantile)].index)
     rows = traces.frame["player_id"].isin(bottom).to_numpy()
     subset = _subset(traces, rows)
@@ -95,13 +101,14 @@ def main(cfg: DictConfig) -> None:
                               min_applicability=cfg.tips.min_applicability,
                               max_disagreement=cfg.tips.max_disagreement)
     kept = [s for s in scores if s.kept]
-    rule_lists = brl_tips(subset.states, table["q"], table["action"], spec, seed=cfg.seed, optimal=table["optimal"])
+    rule_lists = (brl_tips(subset.states, table["q"], table["action"], spec, seed=cfg.seed,
+                           optimal=table["optimal"]) if cfg.tips.rule_lists else [])
     conditional = [c for c in score_conditional_tips(
         table, subset.states, spec, trainee_probs=trainee_probs,
         min_applicability=cfg.tips.min_applicability, max_disagreement=cfg.tips.max_disagreement) if c.kept]
     by_baseline = sorted(kept, key=lambda s: (-s.baseline_score, -s.applicability, s.tip.times))
     # 3. simulate pi_H (+) tip
-    top = kept[: cfg.tips.top]
+    top = (kept if cfg.tips.rank_by == "algorithm" else by_baseline)[: cfg.tips.top]
     evaluations = {}
     for entry in top:
         evaluations[entry.text] = evaluate_tip(
@@ -109,7 +116,7 @@ def main(cfg: DictConfig) -> None:
             tuple(cfg.tips.compliance), cfg.tips.eval_rounds, cfg.seed, optimum)
     tips = [{"rank": i + 1, "text": s.text, "score": round(s.score, 3), "support": round(s.applicability, 3),
              "disagreement": round(s.disagreement, 3), "baseline_score": round(s.baseline_score, 3),
-             "baseline_rank": by_baseline.index(s) + 1,
+             "baseline_rank": by_baseline.index(s) + 1, "algorithm_rank": kept.index(s) + 1,
              "simulated_gain": round(evaluations[s.text][0].saved, 3),
              "simulated_gain_ci": [round(x, 3) for x in evaluations[s.text][0].saved_ci],
              "by_compliance": {str(e.compliance): round(e.saved, 3) for e in evaluations[s.text]},

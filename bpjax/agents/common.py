@@ -14,6 +14,8 @@ from bpjax.env.kitchen import Kitchen
 from bpjax.env.rollout import Policy, run_episodes
 from bpjax.env.types import EnvParams
 
+ENV_AXIS = "envs"  # mesh axis the environment batch is split over (bpjax.train sets such a mesh on >1 device)
+
 
 class TrainState(struct.PyTreeNode):
     """Everything a training run carries from one update to the next (so checkpoints resume exactly)."""
@@ -68,3 +70,13 @@ def make_greedy_evaluator(env: Kitchen, env_params: EnvParams, network: ActorCri
 
 def all_finite(tree) -> jax.Array:
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))
+
+
+def shard_env_batch(tree):
+    """Split the leading (environment) axis of every leaf over the ambient mesh's `envs` axis, so XLA
+    partitions the env steps and the network over devices; a no-op without such a mesh (one device)."""
+    mesh = jax.sharding.get_abstract_mesh()
+    if mesh.empty or ENV_AXIS not in mesh.axis_names:
+        return tree
+    spec = jax.sharding.PartitionSpec(ENV_AXIS)
+    return jax.tree.map(lambda x: jax.lax.with_sharding_constraint(x, spec), tree)
