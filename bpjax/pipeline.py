@@ -20,7 +20,10 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from bpjax.config import CONF_DIR, HYDRA_VERSION_BASE, quiet_library_logs
+from bpjax.config.schema import register as register_schemas
 from bpjax.env.config import ConfigError, KitchenSpec
+
+register_schemas()  # before Hydra composes: monte_carlo.algo (the algo group) names its typed schema
 
 
 @hydra.main(version_base=HYDRA_VERSION_BASE, config_path=CONF_DIR, config_name="pipeline")
