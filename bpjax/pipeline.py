@@ -175,7 +175,8 @@ def _report(out: Path, spec, q_source, per_player, bottom, tips, evaluations, ke
              _describe_q(q_source).replace("pi*", "π*") + ".", "",
              f"Trainees: {len(per_player)} players; the bottom {cfg.bottom_quantile:.0%} ({len(bottom)} players, "
              f"mean {per_player[list(bottom)].mean():.2f} ticks) were fitted with `{cfg.imitation}`.", "",
-             "## Top tips (the study's algorithm: Q-based first-order score)", "",
+             "## Top tips (" + ("the study's algorithm: Q-based first-order score" if cfg.tips.rank_by == "algorithm"
+                                else "picked by the baseline: how often π* does what the tip says") + ")", "",
              "| # | tip | score (ticks/round) | simulated gain [95% CI], full compliance | support | π* disagreement "
              "| baseline rank | suboptimal decisions: control → tip |",
              "|---|---|---|---|---|---|---|---|"]
