@@ -10,7 +10,7 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from bpjax.agents.common import TrainState, all_finite, make_optimizer, network_input
+from bpjax.agents.common import TrainState, all_finite, make_optimizer, network_input, shard_env_batch
 from bpjax.agents.networks import ActorCritic, entropy, log_policy, sample_action
 from bpjax.env.kitchen import Kitchen
 from bpjax.env.types import EnvParams, EnvState
@@ -114,7 +114,8 @@ def make_ppo_parts(env: Kitchen, env_params: EnvParams, config: PPOConfig,
             keys = jax.random.split(key, config.n_envs)
             return jax.vmap(env_step, in_axes=(None, 0, 0))(state.params, env_state, keys)
 
-        env_state, traj = jax.lax.scan(one_step, state.env_state, jax.random.split(rollout_key, config.n_steps))
+        env_state, traj = jax.lax.scan(one_step, shard_env_batch(state.env_state),
+                                       jax.random.split(rollout_key, config.n_steps))
         return state.replace(key=key, env_state=env_state), traj
 
     def learn(state: PPOState, traj, rewards):

@@ -19,7 +19,7 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
-from bpjax.agents.common import TrainState, all_finite, make_optimizer, network_input
+from bpjax.agents.common import TrainState, all_finite, make_optimizer, network_input, shard_env_batch
 from bpjax.agents.networks import ActorCritic, entropy, log_policy, sample_action
 from bpjax.env.kitchen import Kitchen
 from bpjax.env.rollout import max_decisions
@@ -113,7 +113,7 @@ def make_reinforce(env: Kitchen, env_params: EnvParams, config: ReinforceConfig
     def update(train_state: TrainState, _):
         key, rollout_key = jax.random.split(train_state.key)
         batch, ticks, finished = jax.vmap(rollout, in_axes=(None, 0))(
-            train_state.params, jax.random.split(rollout_key, config.n_rollouts))
+            train_state.params, shard_env_batch(jax.random.split(rollout_key, config.n_rollouts)))
         (loss, aux), grads = jax.value_and_grad(reinforce_loss, has_aux=True)(
             train_state.params, network, batch, config)
         updates, opt_state = optimizer.update(grads, train_state.opt_state, train_state.params)
