@@ -2,13 +2,17 @@
 
 Fits the trainee policy π^h on the players not held out and writes ``metrics.json`` (held-out action
 accuracy next to a uniform-random policy's, the learned policy's mean ticks next to the trainees', and the
-total-variation distance between their state-action occupancies) into the Hydra output directory.
+total-variation distance between their state-action occupancies) into the Hydra output directory. With
+generated traces, ``occupancy_tv_floor`` is the same distance for fresh synthetic players of the same
+population playing as many rounds: what a perfect imitator would score (empirical occupancies of a few
+thousand decisions are far apart even when drawn from one distribution).
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -30,7 +34,8 @@ def main(cfg: DictConfig) -> None:
     from bpjax.data.traces import TraceError, read_traces, write_traces
     from bpjax.env.kitchen import make_kitchen
     from bpjax.env.reference import ReferenceKitchen
-    from bpjax.imitation.evaluate import held_out_accuracy, occupancy_distance, play_rounds
+    from bpjax.imitation.evaluate import (held_out_accuracy, occupancy_distance, play_rounds,
+                                          state_action_pairs)
     from bpjax.imitation.policies import make_policy
 
     out = Path(HydraConfig.get().runtime.output_dir)
@@ -59,7 +64,11 @@ def main(cfg: DictConfig) -> None:
         if not 0 < cfg.held_out < 1:
             raise ConfigError(f"held_out: expected a share in (0, 1), got {cfg.held_out}")
         env, env_params = make_kitchen(spec)
-        policy = make_policy(cfg.method, env, env_params, seed=cfg.seed)
+        try:
+            policy = make_policy(cfg.method, env, env_params, seed=cfg.seed,
+                                 **OmegaConf.to_container(cfg.options, resolve=True))
+        except TypeError as error:  # an unknown setting
+            raise ConfigError(f"options: {error}") from None
     except (ConfigError, TraceError, ValueError, OSError) as error:
         sys.exit(f"{type(error).__name__}: {error}")
 
@@ -75,7 +84,7 @@ def main(cfg: DictConfig) -> None:
 
     ref = ReferenceKitchen(spec.to_dict())
     ticks, pairs = play_rounds(policy, ref, cfg.eval_rounds, cfg.seed)
-    trainee_pairs = [(o.tobytes(), int(a)) for o, a in zip(traces.obs[test_rows], traces.action[test_rows])]
+    trainee_pairs = state_action_pairs(traces.obs[test_rows], traces.action[test_rows])
     trainee_rounds = traces.rounds[traces.rounds["player_id"].isin(test_players)]
     metrics = {
         "method": cfg.method, "kind": cfg.kind, "train_decisions": int(train_rows.sum()),
@@ -87,6 +96,13 @@ def main(cfg: DictConfig) -> None:
         "occupancy_tv": occupancy_distance(pairs, trainee_pairs),
     }
     metrics["ticks_gap"] = metrics["learned_mean_ticks"] - metrics["trainee_mean_ticks"]
+    if cfg.traces is None:  # the TV a perfect imitator would get: fresh players of the population, as many rounds
+        frame, _ = generate_population(spec, OmegaConf.to_container(cfg.population, resolve=True),
+                                       max(1, cfg.eval_rounds // cfg.rounds), cfg.rounds, cfg.seed + 1)
+        with tempfile.TemporaryDirectory() as folder:
+            fresh = read_traces(write_traces(frame, Path(folder) / "traces.parquet"))
+        metrics["occupancy_tv_floor"] = occupancy_distance(
+            state_action_pairs(fresh.obs, fresh.action), trainee_pairs)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     print(pd.Series(metrics).to_string())
     print(json.dumps(metrics))

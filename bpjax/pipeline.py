@@ -1,10 +1,11 @@
 """``python -m bpjax.pipeline [overrides]`` — the whole study on a small default that runs in about a minute:
 
-generate (or load) traces → keep the bottom quartile of players → learn π_H → exact Q* at their decisions →
-mine and rank the study's tips (Q* score and the state–action-count baseline) → simulate π_H ⊕ ρ for the top
-tips and Bayesian rule lists → ``report.md`` (tables, plot of ticks with and without the top tip),
-``tips.json``, ``rule_lists.json``, in the Hydra
-output directory. Prints tips.json's top entry as its last line.
+generate (or load) traces → keep the bottom quartile of players → learn π_H → π* and Q at their decisions
+(``qvalues``: exact Q* where the solver finishes within ``solver_max_states``, else PPO + Monte-Carlo Q; see
+``bpjax.tips.optimum``) → mine and rank the study's tips (Q score and the state–action-count baseline) →
+simulate π_H ⊕ ρ for the top tips and Bayesian rule lists → ``report.md`` (tables, plot of ticks with and
+without the top tip), ``tips.json``, ``rule_lists.json``, in the Hydra output directory. Prints tips.json's
+top entry as its last line.
 """
 
 from __future__ import annotations
@@ -19,7 +20,10 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from bpjax.config import CONF_DIR, HYDRA_VERSION_BASE, quiet_library_logs
+from bpjax.config.schema import register as register_schemas
 from bpjax.env.config import ConfigError, KitchenSpec
+
+register_schemas()  # before Hydra composes: monte_carlo.algo (the algo group) names its typed schema
 
 
 @hydra.main(version_base=HYDRA_VERSION_BASE, config_path=CONF_DIR, config_name="pipeline")
@@ -33,12 +37,27 @@ def main(cfg: DictConfig) -> None:
     from bpjax.tips import decision_table, score_count_tips
     from bpjax.tips.evaluate import LearnedTrainee, evaluate_tip
     from bpjax.tips.conditional import score_conditional_tips
+    from bpjax.tips.optimum import Q_METHODS, check_monte_carlo, choose_optimum, learn_optimum
     from bpjax.tips.rules import brl_tips
+    from bpjax.train.loop import algorithm_config
 
     out = Path(HydraConfig.get().runtime.output_dir)
     try:
         if not 0 < cfg.bottom_quantile <= 1:
             raise ConfigError(f"bottom_quantile: expected a share in (0, 1], got {cfg.bottom_quantile}")
+        if cfg.tips.rank_by not in ("algorithm", "baseline"):
+            raise ConfigError(f"tips.rank_by: expected 'algorithm' or 'baseline', got {cfg.tips.rank_by!r}")
+        if cfg.qvalues not in Q_METHODS:
+            raise ConfigError(f"qvalues: expected one of {', '.join(Q_METHODS)}, got {cfg.qvalues!r}")
+        monte_carlo = OmegaConf.to_container(cfg.monte_carlo, resolve=True)
+        algo, n_seeds = monte_carlo.pop("algo"), monte_carlo.pop("n_seeds")
+        check_monte_carlo(**monte_carlo)
+        try:
+            algorithm_config(algo)
+        except ValueError as error:
+            raise ConfigError(f"monte_carlo.{error}") from None
+        if not isinstance(n_seeds, int) or n_seeds < 1:
+            raise ConfigError(f"monte_carlo.n_seeds: expected a positive integer, got {n_seeds!r}")
         if cfg.traces is None:
             spec = KitchenSpec.from_dict(cfg.kitchen)
             frame, truth = generate_population(spec, OmegaConf.to_container(cfg.population, resolve=True),
@@ -58,51 +77,63 @@ def main(cfg: DictConfig) -> None:
         sys.exit(f"{type(error).__name__}: {error}")
 
     # 1. the bottom performers and their decisions
-    per_player = traces.rounds.groupby("player_id")["ticks"].mean()
+    # rank players by their complete rounds (a round left mid-way has too few ticks); all decisions count
+    complete = traces.rounds[traces.rounds["complete"]]
+    if complete.empty:
+        sys.exit("TraceError: traces: no complete round to rank players by")
+    per_player = complete.groupby("player_id")["ticks"].mean()
     bottom = set(per_player[per_player >= per_player.quantile(1 - cfg.bottom_quantile)].index)
     rows = traces.frame["player_id"].isin(bottom).to_numpy()
     subset = _subset(traces, rows)
     print(f"{len(bottom)} of {len(per_player)} players in the bottom {cfg.bottom_quantile:.0%} "
           f"(mean ticks {per_player[list(bottom)].mean():.2f} vs {per_player.mean():.2f} overall); "
           f"{rows.sum()} decisions")
-    # 2. pi_H, exact Q*, tips
+    # 2. pi_H; pi* and Q (exact where the solver is feasible, else PPO + Monte-Carlo); tips
     trainee_policy.fit(subset.obs, subset.mask, subset.action)
-    solver = ExactSolver(spec)
-    optimum = solver.solve().optimal_ticks
-    table = decision_table(subset, spec, solver)
+    try:
+        optimum = choose_optimum(spec, cfg.qvalues, cfg.solver_max_states, lambda reason: learn_optimum(
+            env, env_params, algo, [cfg.seed + i for i in range(n_seeds)], reason, **monte_carlo))
+    except ConfigError as error:
+        sys.exit(f"ConfigError: {error}")
+    q_source = optimum.describe()
+    solver = getattr(optimum, "solver", None) or ExactSolver(spec)  # the simulator for the tip simulation
+    print(_describe_q(q_source))
+    table = decision_table(subset, spec, optimum)
     trainee_probs = trainee_policy.probs(subset.obs, subset.mask)
     scores = score_count_tips(table, spec, trainee_probs=trainee_probs,
                               min_applicability=cfg.tips.min_applicability,
                               max_disagreement=cfg.tips.max_disagreement)
     kept = [s for s in scores if s.kept]
-    rule_lists = brl_tips(subset.states, table["q"], table["action"], spec, seed=cfg.seed)
+    rule_lists = (brl_tips(subset.states, table["q"], table["action"], spec, seed=cfg.seed,
+                           optimal=table["optimal"]) if cfg.tips.rule_lists else [])
     conditional = [c for c in score_conditional_tips(
         table, subset.states, spec, trainee_probs=trainee_probs,
         min_applicability=cfg.tips.min_applicability, max_disagreement=cfg.tips.max_disagreement) if c.kept]
     by_baseline = sorted(kept, key=lambda s: (-s.baseline_score, -s.applicability, s.tip.times))
     # 3. simulate pi_H (+) tip
-    top = kept[: cfg.tips.top]
+    top = (kept if cfg.tips.rank_by == "algorithm" else by_baseline)[: cfg.tips.top]
     evaluations = {}
     for entry in top:
         evaluations[entry.text] = evaluate_tip(
             solver, lambda i, rng: LearnedTrainee(trainee_policy, solver, rng), cfg.tips.eval_trainees, entry.tip,
-            tuple(cfg.tips.compliance), cfg.tips.eval_rounds, cfg.seed)
+            tuple(cfg.tips.compliance), cfg.tips.eval_rounds, cfg.seed, optimum)
     tips = [{"rank": i + 1, "text": s.text, "score": round(s.score, 3), "support": round(s.applicability, 3),
              "disagreement": round(s.disagreement, 3), "baseline_score": round(s.baseline_score, 3),
-             "baseline_rank": by_baseline.index(s) + 1,
+             "baseline_rank": by_baseline.index(s) + 1, "algorithm_rank": kept.index(s) + 1,
              "simulated_gain": round(evaluations[s.text][0].saved, 3),
              "simulated_gain_ci": [round(x, 3) for x in evaluations[s.text][0].saved_ci],
              "by_compliance": {str(e.compliance): round(e.saved, 3) for e in evaluations[s.text]},
              "suboptimal_rate": {"control": round(evaluations[s.text][0].control_suboptimal, 3),
                                  "tip": round(evaluations[s.text][0].tip_suboptimal, 3)},
-             "warning": "following this tip lost ticks in simulation" if evaluations[s.text][0].saved < 0 else None}
+             "warning": "following this tip lost ticks in simulation" if evaluations[s.text][0].saved < 0 else None,
+             "q_values": q_source}
             for i, s in enumerate(top)]
     (out / "tips.json").write_text(json.dumps(tips, indent=2))
     (out / "rule_lists.json").write_text(json.dumps([r.__dict__ for r in rule_lists], indent=2))
     (out / "conditional_tips.json").write_text(json.dumps(
         [{"text": c.text, "score": round(c.score, 3), "support": round(c.applicability, 3),
           "disagreement": round(c.disagreement, 3)} for c in conditional[: cfg.tips.top]], indent=2))
-    _report(out, spec, optimum, per_player, bottom, tips, evaluations, kept, by_baseline, rule_lists, cfg,
+    _report(out, spec, q_source, per_player, bottom, tips, evaluations, kept, by_baseline, rule_lists, cfg,
             conditional)
     for tip in tips:
         print(f"  #{tip['rank']} {tip['text']:<42} score {tip['score']:6.2f}  simulated {tip['simulated_gain']:6.2f} "
@@ -119,19 +150,33 @@ def _subset(traces, rows: np.ndarray):
                    rounds=traces.rounds[traces.rounds["player_id"].isin(set(traces.frame["player_id"][rows]))])
 
 
-def _report(out: Path, spec, optimum, per_player, bottom, tips, evaluations, kept, by_baseline, rule_lists,
+def _describe_q(q_source: dict) -> str:
+    if q_source["method"] == "exact":
+        return f"Q: exact Q* (solver, {q_source['solver_states']:,} states); optimum {q_source['optimal_ticks']} ticks"
+    return (f"Q: Monte-Carlo ({q_source['estimate']} of {q_source['n_rollouts']} {q_source['rollout_policy']} "
+            f"rollout(s) per action, tolerance {q_source['tolerance']:g} ticks) of pi* learned by "
+            f"{q_source['algo']} ({q_source['n_updates']} updates, best of {len(q_source['seeds'])} seed(s): "
+            f"greedy round {q_source['greedy_ticks']} ticks, {q_source['train_s']:.0f} s)")
+
+
+def _report(out: Path, spec, q_source, per_player, bottom, tips, evaluations, kept, by_baseline, rule_lists,
             cfg, conditional) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    exact = q_source["method"] == "exact"
+    optimum = q_source["optimal_ticks"] if exact else q_source["greedy_ticks"]
     lines = ["# bpjax tip report", "",
-             f"Kitchen: scenario `{spec.scenario}`, orders {[o.dish for o in spec.orders]}; exact optimum "
-             f"**{optimum} ticks**.", "",
+             f"Kitchen: scenario `{spec.scenario}`, orders {[o.dish for o in spec.orders]}; "
+             + (f"exact optimum **{optimum} ticks**." if exact else
+                f"learned π* (greedy) **{optimum} ticks** (no exact solution: {q_source['reason']})."), "",
+             _describe_q(q_source).replace("pi*", "π*") + ".", "",
              f"Trainees: {len(per_player)} players; the bottom {cfg.bottom_quantile:.0%} ({len(bottom)} players, "
              f"mean {per_player[list(bottom)].mean():.2f} ticks) were fitted with `{cfg.imitation}`.", "",
-             "## Top tips (the study's algorithm: Q*-based first-order score)", "",
+             "## Top tips (" + ("the study's algorithm: Q-based first-order score" if cfg.tips.rank_by == "algorithm"
+                                else "picked by the baseline: how often π* does what the tip says") + ")", "",
              "| # | tip | score (ticks/round) | simulated gain [95% CI], full compliance | support | π* disagreement "
              "| baseline rank | suboptimal decisions: control → tip |",
              "|---|---|---|---|---|---|---|---|"]
@@ -170,7 +215,7 @@ def _report(out: Path, spec, optimum, per_player, bottom, tips, evaluations, kep
         ax.plot(rounds, [row["control_ticks"] for row in first[0].by_round], "o-", color="grey", label="control")
         for e in first:
             ax.plot(rounds, [row["tip_ticks"] for row in e.by_round], "o-", label=f"tip, compliance {e.compliance:g}")
-        ax.axhline(optimum, color="black", ls="--", lw=1, label=f"optimum {optimum}")
+        ax.axhline(optimum, color="black", ls="--", lw=1, label=f"{'optimum' if exact else 'learned π*'} {optimum}")
         ax.set_xticks(rounds)
         ax.set_xlabel("round")
         ax.set_ylabel("mean ticks (simulated π_H)")

@@ -66,3 +66,4 @@ def _compiled_replay(env):
 @pytest.fixture(scope="session")
 def paper_spec() -> KitchenSpec:
     return spec_for()
+

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bpjax.data import TraceError, read_traces, record_episode, write_traces
+from bpjax.data import TraceError, append_trace_rows, read_traces, record_episode, write_traces
 from bpjax.env.kitchen import make_kitchen
 from bpjax.env.reference import ReferenceKitchen
 from tests.conftest import spec_for
@@ -144,3 +144,45 @@ def test_skip_invalid_reports_every_rejected_round(tmp_path, frame):
     assert traces.rejected[1].startswith("episode e7:") and "unknown slot 99" in traces.rejected[1]
     assert set(traces.rounds["episode_id"]) == {f"e{i}" for i in range(12)} - {"e3", "e7"}
     assert len(traces.obs) == len(traces.frame) == (~frame["episode_id"].isin(["e3", "e7"])).sum()
+
+
+def test_a_file_whose_every_round_is_rejected_loads_empty(tmp_path, frame):
+    """skip_invalid with nothing valid left: an empty set with every round listed, not a crash."""
+    one = frame[frame["episode_id"] == "e0"]
+    traces = read_traces(write_traces(corrupt(one, first_assignment(frame, "e0"), slot=99), tmp_path / "t.csv"),
+                         skip_invalid=True)
+    assert len(traces.rejected) == 1 and len(traces.rounds) == 0
+    assert traces.obs.shape[0] == traces.mask.shape[0] == len(traces.action) == 0
+
+
+def test_appended_rows_and_rounds_left_mid_way(tmp_path, frame):
+    """The browser game appends rows one at a time; a round cut off mid-way still loads, marked incomplete."""
+    path = tmp_path / "p0.csv"
+    cut = int(np.flatnonzero(frame["episode_id"] == "e1")[-1]) - 2   # e1 loses its last rows
+    for row in frame.iloc[: cut + 1].to_dict("records"):
+        append_trace_rows([row], path)
+    traces = read_traces(path)
+    assert traces.rejected == [] and len(traces.frame) == cut + 1
+    complete = traces.rounds.set_index("episode_id")["complete"]
+    assert complete["e0"] and not complete["e1"]
+    assert not traces.rounds.set_index("episode_id")["finished"]["e1"]
+    full = read_traces(write_traces(frame, tmp_path / "all.parquet")).rounds.set_index("episode_id")
+    assert traces.rounds.set_index("episode_id").loc["e1", "ticks"] <= full.loc["e1", "ticks"]
+    assert full["complete"].all()
+
+
+def test_a_folder_reads_as_one_trace_set(tmp_path, frame):
+    folder = tmp_path / "traces"
+    folder.mkdir()
+    with pytest.raises(TraceError, match="no trace files"):
+        read_traces(folder)
+    for player, part in frame.groupby("player_id"):
+        write_traces(part, folder / f"{player}.{'csv' if player == 'p0' else 'parquet'}")
+    (folder / "p0.status.json").write_text("{}")    # other files beside the traces are ignored
+    traces = read_traces(folder)
+    assert sorted(traces.rounds["episode_id"]) == sorted(frame["episode_id"].unique())
+    assert len(traces.frame) == len(traces.action) == len(traces.obs) == len(frame)
+    assert traces.spec is not None
+    write_traces(frame[frame["episode_id"] == "e0"], folder / "copy.csv")
+    with pytest.raises(TraceError, match="episode_id 'e0' appears in several files"):
+        read_traces(folder)

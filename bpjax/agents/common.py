@@ -9,10 +9,12 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from bpjax.agents.networks import ActorCritic, greedy_action
+from bpjax.agents.networks import ActorCritic, greedy_action, sample_action
 from bpjax.env.kitchen import Kitchen
 from bpjax.env.rollout import Policy, run_episodes
 from bpjax.env.types import EnvParams
+
+ENV_AXIS = "envs"  # mesh axis the environment batch is split over (bpjax.train sets such a mesh on >1 device)
 
 
 class TrainState(struct.PyTreeNode):
@@ -48,6 +50,15 @@ def greedy_policy(env: Kitchen, network: ActorCritic, params) -> Policy:
     return policy
 
 
+def sampling_policy(env: Kitchen, network: ActorCritic, params) -> Policy:
+    """The stochastic policy: an action drawn from the masked categorical."""
+    def policy(key, state, env_params):
+        obs, mask = network_input(env, env_params, state)
+        logits, _ = network.apply(params, obs)
+        return sample_action(key, logits, mask)
+    return policy
+
+
 def make_greedy_evaluator(env: Kitchen, env_params: EnvParams, network: ActorCritic):
     """A compiled `evaluate(params) -> int32 ticks` of one deterministic greedy round; build it once and
     call it as often as needed (vmap it over seeds' params)."""
@@ -59,3 +70,13 @@ def make_greedy_evaluator(env: Kitchen, env_params: EnvParams, network: ActorCri
 
 def all_finite(tree) -> jax.Array:
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))
+
+
+def shard_env_batch(tree):
+    """Split the leading (environment) axis of every leaf over the ambient mesh's `envs` axis, so XLA
+    partitions the env steps and the network over devices; a no-op without such a mesh (one device)."""
+    mesh = jax.sharding.get_abstract_mesh()
+    if mesh.empty or ENV_AXIS not in mesh.axis_names:
+        return tree
+    spec = jax.sharding.PartitionSpec(ENV_AXIS)
+    return jax.tree.map(lambda x: jax.lax.with_sharding_constraint(x, spec), tree)

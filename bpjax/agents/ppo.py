@@ -10,7 +10,7 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from bpjax.agents.common import TrainState, all_finite, make_optimizer, network_input
+from bpjax.agents.common import TrainState, all_finite, make_optimizer, network_input, shard_env_batch
 from bpjax.agents.networks import ActorCritic, entropy, log_policy, sample_action
 from bpjax.env.kitchen import Kitchen
 from bpjax.env.types import EnvParams, EnvState
@@ -78,7 +78,10 @@ class PPOParts(NamedTuple):
     learn: Callable     # (PPOState, trajectory, rewards [n_steps, n_envs]) -> (PPOState, metrics)
 
 
-def make_ppo_parts(env: Kitchen, env_params: EnvParams, config: PPOConfig) -> PPOParts:
+def make_ppo_parts(env: Kitchen, env_params: EnvParams, config: PPOConfig,
+                   extra_loss: Callable | None = None) -> PPOParts:
+    """`extra_loss(params, key) -> scalar`, if given, is added to every minibatch's PPO loss (GAIL's
+    behaviour-cloning regulariser)."""
     network = ActorCritic(env.n_actions, config.hidden)
     optimizer = make_optimizer(config.learning_rate, config.max_grad_norm)
     batch_size = config.n_envs * config.n_steps
@@ -101,7 +104,8 @@ def make_ppo_parts(env: Kitchen, env_params: EnvParams, config: PPOConfig) -> PP
         done = terminated | truncated
         end_tick = jnp.where(done, tick - reward, 0.0)  # the round's ticks, where it ended
         return next_state, {"obs": obs, "mask": mask, "action": action, "log_p": log_p, "value": value,
-                            "reward": reward, "done": done.astype(jnp.float32), "end_tick": end_tick}
+                            "reward": reward, "done": done.astype(jnp.float32),
+                            "terminated": terminated.astype(jnp.float32), "end_tick": end_tick}
 
     def collect(state: PPOState):
         key, rollout_key = jax.random.split(state.key)
@@ -110,7 +114,8 @@ def make_ppo_parts(env: Kitchen, env_params: EnvParams, config: PPOConfig) -> PP
             keys = jax.random.split(key, config.n_envs)
             return jax.vmap(env_step, in_axes=(None, 0, 0))(state.params, env_state, keys)
 
-        env_state, traj = jax.lax.scan(one_step, state.env_state, jax.random.split(rollout_key, config.n_steps))
+        env_state, traj = jax.lax.scan(one_step, shard_env_batch(state.env_state),
+                                       jax.random.split(rollout_key, config.n_steps))
         return state.replace(key=key, env_state=env_state), traj
 
     def learn(state: PPOState, traj, rewards):
@@ -122,17 +127,25 @@ def make_ppo_parts(env: Kitchen, env_params: EnvParams, config: PPOConfig) -> PP
                             {**{k: traj[k] for k in ("obs", "mask", "action", "log_p", "value")},
                              "advantage": advantages, "return": returns})
 
+        def total_loss(params, batch, key):
+            loss, aux = ppo_loss(params, network, batch, config)
+            if extra_loss is None:
+                return loss, aux
+            extra = extra_loss(params, key)
+            return loss + extra, {**aux, "extra_loss": extra}
+
         def epoch(carry, key):
             order = jax.random.permutation(key, batch_size).reshape(config.n_minibatches, minibatch)
 
-            def minibatch_step(carry, indices):
-                params, opt_state = carry
+            def minibatch_step(carry, step):
+                (params, opt_state), (indices, key) = carry, step
                 batch = jax.tree.map(lambda x: x[indices], flat)
-                (loss, aux), grads = jax.value_and_grad(ppo_loss, has_aux=True)(params, network, batch, config)
+                (loss, aux), grads = jax.value_and_grad(total_loss, has_aux=True)(params, batch, key)
                 updates, opt_state = optimizer.update(grads, opt_state, params)
                 return (jax.tree.map(lambda p, u: p + u, params, updates), opt_state), (loss, aux)
 
-            return jax.lax.scan(minibatch_step, carry, order)
+            extra_keys = jax.random.split(jax.random.fold_in(key, 1), config.n_minibatches)
+            return jax.lax.scan(minibatch_step, carry, (order, extra_keys))
 
         (params, opt_state), (losses, aux) = jax.lax.scan(epoch, (state.params, state.opt_state),
                                                           jax.random.split(shuffle_key, config.n_epochs))
@@ -140,6 +153,8 @@ def make_ppo_parts(env: Kitchen, env_params: EnvParams, config: PPOConfig) -> PP
         mean_ticks = jnp.where(ended > 0, traj["end_tick"].sum() / jnp.maximum(ended, 1), state.episode_ticks)
         metrics = {"loss": losses.mean(), "entropy": aux["entropy"].mean(), "value_loss": aux["value_loss"].mean(),
                    "mean_ticks": mean_ticks, "finite": jnp.all(jnp.isfinite(losses)) & all_finite(params)}
+        if extra_loss is not None:
+            metrics["extra_loss"] = aux["extra_loss"].mean()
         return PPOState(params, opt_state, key, state.update + 1, state.env_state, mean_ticks), metrics
 
     return PPOParts(network, init, collect, learn)

@@ -19,7 +19,7 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
-from bpjax.agents.common import TrainState, all_finite, make_optimizer, network_input
+from bpjax.agents.common import TrainState, all_finite, make_optimizer, network_input, shard_env_batch
 from bpjax.agents.networks import ActorCritic, entropy, log_policy, sample_action
 from bpjax.env.kitchen import Kitchen
 from bpjax.env.rollout import max_decisions
@@ -102,7 +102,7 @@ def make_reinforce(env: Kitchen, env_params: EnvParams, config: ReinforceConfig
         over time rather than a scan over the whole horizon: it stops once every round has ended, which skips
         most of the horizon as the policy improves. Steps after a round's end have valid False."""
         step_keys = jax.vmap(lambda key: jax.random.split(key, horizon))(keys)  # [N, horizon]
-        start = jax.vmap(lambda _: env.initial_state(env_params))(keys)
+        start = shard_env_batch(jax.vmap(lambda _: env.initial_state(env_params))(keys))
 
         def act(state, over, key):
             obs, mask = network_input(env, env_params, state)
@@ -133,7 +133,8 @@ def make_reinforce(env: Kitchen, env_params: EnvParams, config: ReinforceConfig
 
     def update(train_state: TrainState, _):
         key, rollout_key = jax.random.split(train_state.key)
-        batch, ticks, finished = rollouts(train_state.params, jax.random.split(rollout_key, config.n_rollouts))
+        batch, ticks, finished = rollouts(train_state.params,
+                                          shard_env_batch(jax.random.split(rollout_key, config.n_rollouts)))
         (loss, aux), grads = jax.value_and_grad(reinforce_loss, has_aux=True)(
             train_state.params, network, batch, config)
         updates, opt_state = optimizer.update(grads, train_state.opt_state, train_state.params)

@@ -50,3 +50,16 @@ def run_episodes(env: Kitchen, params: EnvParams, policy: Policy, key: jax.Array
         return EpisodeResult(state.tick, env.is_terminal(state, params), decisions, illegal)
 
     return jax.jit(jax.vmap(one_episode))(jax.random.split(key, n_episodes))
+
+
+def replay_states(env: Kitchen, params: EnvParams, actions: jax.Array) -> EnvState:
+    """The state before every action of int32[R, T] recorded rounds (one row per round, from the start),
+    replayed in one jitted vmap + scan: an EnvState with leading axes [R, T]. Pad short rounds with any action
+    (e.g. "end tick"): on an ended round `step_env` is a no-op, and states past a round's end are not read."""
+    def one_round(actions):
+        def body(state, action):
+            next_state, _, _, _, _ = env.step_env(None, state, action, params)
+            return next_state, state
+        return jax.lax.scan(body, env.initial_state(params), actions)[1]
+
+    return jax.jit(jax.vmap(one_round))(jnp.asarray(actions, jnp.int32))

@@ -28,14 +28,19 @@ def play_rounds(policy: TraineePolicy, ref: ReferenceKitchen, n_rounds: int, see
         mask = np.asarray([ref.action_mask(states[i]) for i in live])
         probs = policy.probs(obs, mask)
         actions = [int(rng.choice(len(p), p=p)) for p in probs]
+        pairs += state_action_pairs(obs, actions)
         still = []
-        for i, o, action in zip(live, obs, actions):
-            pairs.append((o.tobytes(), action))
+        for i, action in zip(live, actions):
             states[i], _, terminated, truncated, _ = ref.step(states[i], action)
             if not (terminated or truncated):
                 still.append(i)
         live = still
     return np.asarray([s.tick for s in states]), pairs
+
+
+def state_action_pairs(obs: np.ndarray, action: np.ndarray) -> list[tuple[bytes, int]]:
+    """Decisions as hashable (float32 observation bytes, action) pairs, the unit of the occupancy measure."""
+    return [(o.tobytes(), int(a)) for o, a in zip(np.asarray(obs, np.float32), action)]
 
 
 def occupancy_distance(pairs_a, pairs_b) -> float:

@@ -30,6 +30,11 @@ def network_probs(logits: jax.Array, mask: np.ndarray) -> np.ndarray:
     return probs / probs.sum(axis=1, keepdims=True)
 
 
+def masked_cross_entropy(logits: jax.Array, mask: jax.Array, action: jax.Array) -> jax.Array:
+    """Mean negative log-likelihood of the taken actions under the masked categorical (behaviour cloning)."""
+    return -jnp.take_along_axis(log_policy(logits, mask), action[:, None], axis=1).mean()
+
+
 def restrict_to_legal(probs: np.ndarray, mask: np.ndarray) -> np.ndarray:
     probs = np.where(mask, probs, 0.0)
     total = probs.sum(axis=1, keepdims=True)
@@ -95,8 +100,7 @@ class BehaviourCloning:
         params = self.network.init(init_key, x[:1])
 
         def loss(params, xb, mb, ab):
-            log_p = log_policy(self.network.apply(params, xb), mb)
-            return -jnp.take_along_axis(log_p, ab[:, None], axis=1).mean()
+            return masked_cross_entropy(self.network.apply(params, xb), mb, ab)
 
         def epoch(carry, key):
             def step(carry, idx):

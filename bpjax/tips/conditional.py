@@ -36,10 +36,9 @@ def score_conditional_tips(table: dict[str, np.ndarray], states: list[RefState],
                            min_applicability: float = 0.1, max_disagreement: float = 0.5) -> list[TipScores]:
     """Score every (condition, advice) pair; best score first. Conditions are tried shortest first, and one
     that selects exactly the decisions of an earlier condition with the same advice is left out."""
-    q, action, mask = table["q"], table["action"], table["mask"]
+    q, action, mask, optimal = table["q"], table["action"], table["mask"], table["optimal"]
     rows = np.arange(len(action))
     n_rounds = table["round"].max() + 1
-    best = q.max(axis=1)
     q_taken = q[rows, action]
     features, names = state_predicates(states, spec)
     fallback_order = None if trainee_probs is None else np.argsort(-np.where(mask, trainee_probs, -1.0), axis=1)
@@ -54,9 +53,9 @@ def score_conditional_tips(table: dict[str, np.ndarray], states: list[RefState],
             open_wk = mask[:, actions_wk]
             chosen = actions_wk[open_wk.argmax(axis=1)]
             advice.append((f"assign the {name} to a {kind} subtask", chosen, open_wk.any(axis=1),
-                           q[rows, chosen] == best))
+                           optimal[rows, chosen]))
         takes_w = np.isin(action, own)
-        other_optimal = np.any((q >= best[:, None]) & ~np.isin(np.arange(q.shape[1]), own), axis=1)
+        other_optimal = np.any(optimal & ~np.isin(np.arange(q.shape[1]), own), axis=1)
         advice.append((f"leave the {name} idle", _fallback(fallback_order, own, spec.end_tick_action, len(action)),
                        takes_w, other_optimal))
     conditions = [c for size in range(1, max_predicates + 1) for c in combinations(range(len(names)), size)]

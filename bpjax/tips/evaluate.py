@@ -1,6 +1,7 @@
 """What a tip is worth when followed: play synthetic trainees with and without it on the reference
 simulator and compare ticks (mean saved, 95% confidence interval) and the rate of suboptimal decisions
-(decisions with Q*-loss > 0), per round — beside the first-order estimate.
+(decisions with Q*-loss > 0; with a learned π*, decisions where π*'s greedy action is worth more than the
+tolerance more, by Monte-Carlo Q), per round — beside the first-order estimate.
 
 A trainee follows the tip with compliance p: wherever the tip applies (see ``bpjax.tips.study``), it takes
 the tip's action with probability p, else its own; a forbidden assignment is replaced by "end tick"."""
@@ -16,6 +17,7 @@ import numpy as np
 from bpjax.data.players import assignments_of
 from bpjax.env.reference import RefState
 from bpjax.solve.solver import ExactSolver
+from bpjax.tips.optimum import ExactOptimum, LearnedOptimum
 from bpjax.tips.study import Tip
 
 
@@ -54,10 +56,11 @@ class TipEvaluation:
 
 
 def play_with_tip(solver: ExactSolver, player: Actor, tip: Tip | None, compliance: float,
-                  round_number: int, rng: random.Random) -> tuple[int, int, int]:
-    """One round; returns (ticks, decisions, suboptimal decisions)."""
+                  round_number: int, rng: random.Random) -> tuple[int, list[int]]:
+    """One round on the reference simulator (`solver.sim`; no solving happens here); returns (ticks, the flat
+    actions taken)."""
     sim, spec = solver.sim, solver.spec
-    state, count, decisions, suboptimal = sim.reset(), 0, 0, 0
+    state, count, actions = sim.reset(), 0, []
     while not any(sim.is_over(state)) and state.tick < solver.max_ticks:  # the solver's sim has no horizon
         action = player.act(state, round_number)
         if tip is not None:
@@ -66,29 +69,40 @@ def play_with_tip(solver: ExactSolver, player: Actor, tip: Tip | None, complianc
                 action = of_type[0]
             elif count >= tip.times and action in of_type and rng.random() < compliance:
                 action = player.act(state, round_number, forbidden=frozenset(of_type))
-        q = solver.q_values(state)
-        suboptimal += bool(q[action] < q.max())
-        decisions += 1
+        actions.append(action)
         if tip is not None and action < sim.end_tick_action and action // sim.n_slots == tip.worker and \
                 spec.slot_subtask(action % sim.n_slots).task_type == tip.task_type:
             count += 1
         state = sim.step(state, action)[0]
-    return min(state.tick, solver.max_ticks), decisions, suboptimal
+    return min(state.tick, solver.max_ticks), actions
 
 
 def evaluate_tip(solver: ExactSolver, make_actor: Callable[[int, random.Random], Actor], n_trainees: int,
-                 tip: Tip, compliances=(1.0,), rounds: int = 3, seed: int = 0) -> list[TipEvaluation]:
+                 tip: Tip, compliances=(1.0,), rounds: int = 3, seed: int = 0,
+                 optimum: ExactOptimum | LearnedOptimum | None = None) -> list[TipEvaluation]:
     """Control vs tip for `n_trainees` actors × `rounds`, with common random numbers (same seeds in both
-    arms). `make_actor(index, rng)` builds trainee `index` drawing its randomness from `rng`."""
-    out = []
+    arms). `make_actor(index, rng)` builds trainee `index` drawing its randomness from `rng`. Suboptimal
+    decisions are judged by `optimum` (default: exact Q*) over all played rounds at once."""
+    optimum = optimum or ExactOptimum(solver)
+    played = []  # per compliance, arm (control, tip), trainee × round: (ticks, actions)
     for compliance in compliances:
-        control, treated = [], []
+        arms = ([], [])
         for index in range(n_trainees):
             for round_number in range(1, rounds + 1):
                 seed_here = seed * 1_000_003 + index * 101 + round_number
-                for arm, results in ((None, control), (tip, treated)):
+                for arm, results in zip((None, tip), arms):
                     rng = random.Random(seed_here)
                     results.append(play_with_tip(solver, make_actor(index, rng), arm, compliance, round_number, rng))
+        played.append(arms)
+    # one batch for every round played: a learned π*'s Monte-Carlo judgement runs vectorised
+    all_rounds = [actions for arms in played for arm in arms for _, actions in arm]
+    round_of = np.repeat(np.arange(len(all_rounds)), [len(actions) for actions in all_rounds])
+    suboptimal = np.bincount(round_of, weights=optimum.suboptimal(all_rounds), minlength=len(all_rounds))
+    suboptimal = suboptimal.reshape(len(compliances), 2, n_trainees * rounds)
+    out = []
+    for compliance, arms, counts in zip(compliances, played, suboptimal):
+        control, treated = ([(ticks, len(actions), bad) for (ticks, actions), bad in zip(arm, arm_counts)]
+                            for arm, arm_counts in zip(arms, counts))
         control, treated = np.asarray(control, float), np.asarray(treated, float)
         round_of = np.tile(np.arange(1, rounds + 1), n_trainees)
         by_round = [{"round": r,

@@ -64,11 +64,13 @@ def action_families(spec: KitchenSpec, actions: np.ndarray) -> tuple[np.ndarray,
 
 
 def brl_tips(states: list[RefState], q: np.ndarray, action: np.ndarray, spec: KitchenSpec, min_positive: int = 10,
-             max_iter: int = 2000, seed: int = 0) -> list[RuleTip]:
-    """One rule list per action family that π* takes at enough of the trainee's costly decisions."""
+             max_iter: int = 2000, seed: int = 0, optimal: np.ndarray | None = None) -> list[RuleTip]:
+    """One rule list per action family that π* takes at enough of the trainee's costly decisions (where the
+    action taken is not among the `optimal` ones; by default, where it is below the best Q)."""
     from imodels import BayesianRuleListClassifier
 
-    costly = q[np.arange(len(action)), action] < q.max(axis=1)
+    rows = np.arange(len(action))
+    costly = ~optimal[rows, action] if optimal is not None else q[rows, action] < q.max(axis=1)
     if not costly.any():
         return []
     features, names = state_predicates([s for s, c in zip(states, costly) if c], spec)

@@ -16,7 +16,9 @@ least 1 − `max_disagreement` of the states where it applies — a forced assig
 a forbidden one when π* has an optimal action other than w → k. The baseline scorer replaces Q* by that
 agreement rate (how often the optimal policy does what the tip says: state–action counts).
 
-Everything after Q* is vectorised over decisions with numpy (no Python loop per decision).
+Q is the exact Q* by default; with a learned π* (``bpjax.tips.optimum``) it is a Monte-Carlo estimate, and
+"optimal" means within the optimum's tolerance of the best action (the table's ``optimal`` mask).
+Everything after Q is vectorised over decisions with numpy (no Python loop per decision).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import numpy as np
 from bpjax.data.traces import TraceSet
 from bpjax.env.config import KitchenSpec
 from bpjax.solve.solver import ExactSolver
+from bpjax.tips.optimum import ExactOptimum, LearnedOptimum
 
 
 @dataclass(frozen=True)
@@ -53,11 +56,14 @@ class TipScores:
     kept: bool             # passes both filters
 
 
-def decision_table(traces: TraceSet, spec: KitchenSpec, solver: ExactSolver | None = None) -> dict[str, np.ndarray]:
-    """Per decision: Q*[N, A], the action taken, the legal mask, the round index and, per (worker, type),
-    how many subtasks of that type the worker had been given earlier in the round [N, W, K]."""
-    solver = solver or ExactSolver(spec)
-    q = np.stack([solver.q_values(state) for state in traces.states])
+def decision_table(traces: TraceSet, spec: KitchenSpec, optimum: ExactOptimum | LearnedOptimum | None = None
+                   ) -> dict[str, np.ndarray]:
+    """Per decision: Q[N, A] (exact Q* by default, else `optimum`'s), which actions count as optimal (within
+    the optimum's tolerance of the best), the action taken, the legal mask, the round index and, per (worker,
+    type), how many subtasks of that type the worker had been given earlier in the round [N, W, K]."""
+    optimum = optimum or ExactOptimum(ExactSolver(spec))
+    q = optimum.q_values(traces)
+    optimal = traces.mask & (q >= q.max(axis=1, keepdims=True) - optimum.tolerance)
     n_slots, n_workers, n_types = spec.n_slots, spec.n_workers, len(spec.task_types)
     slot_type = np.array([spec.slot_subtask(s).task_type if spec.slot_subtask(s) else -1 for s in range(n_slots)])
     action = traces.action.astype(np.int64)
@@ -73,7 +79,7 @@ def decision_table(traces: TraceSet, spec: KitchenSpec, solver: ExactSolver | No
     start = np.r_[0, np.flatnonzero(round_index[1:] != round_index[:-1]) + 1]
     offsets = np.repeat(np.r_[np.zeros((1, n_workers, n_types), np.int32), cumulative[start[1:] - 1]],
                         np.diff(np.r_[start, len(action)]), axis=0)
-    return {"q": q, "action": action, "mask": traces.mask, "round": round_index,
+    return {"q": q, "optimal": optimal, "action": action, "mask": traces.mask, "round": round_index,
             "count": cumulative - done_now - offsets, "slot_type": slot_type}
 
 
@@ -96,10 +102,9 @@ def score_count_tips(table: dict[str, np.ndarray], spec: KitchenSpec, max_times:
                      max_disagreement: float = 0.5) -> list[TipScores]:
     """Score every candidate (worker, type, times) tip; best score first (ties: fewer times first). A j that
     acts exactly like j - 1 on every observed decision is left out."""
-    q, mask = table["q"], table["mask"]
+    q, mask, optimal = table["q"], table["mask"], table["optimal"]
     rows = np.arange(len(table["action"]))
     n_rounds = table["round"].max() + 1
-    best = q.max(axis=1)
     q_taken = q[rows, table["action"]]
     max_times = max_times if max_times is not None else len(spec.orders)
     # the trainee's fallback when a tip forbids its action: next most likely legal action, else end tick
@@ -111,7 +116,7 @@ def score_count_tips(table: dict[str, np.ndarray], spec: KitchenSpec, max_times:
             if not len(actions_wk) or spec.workers[w].ticks[k] is None:
                 continue
             # π* agrees with a forbidden w -> k where it has an optimal action that is not w -> k
-            other_optimal = np.any((q >= best[:, None]) & ~np.isin(np.arange(q.shape[1]), actions_wk), axis=1)
+            other_optimal = np.any(optimal & ~np.isin(np.arange(q.shape[1]), actions_wk), axis=1)
             previous, previous_applies = None, None
             for times in range(max_times + 1):
                 tip = Tip(w, k, times)
@@ -122,7 +127,7 @@ def score_count_tips(table: dict[str, np.ndarray], spec: KitchenSpec, max_times:
                 previous, previous_applies = chosen, applies
                 gain = q[rows, chosen] - q_taken
                 # a forced assignment agrees with π* when it is optimal
-                agrees = np.where(force, q[rows, chosen] == best, other_optimal)
+                agrees = np.where(force, optimal[rows, chosen], other_optimal)
                 applicability = float(applies.mean())
                 disagreement = float((~agrees)[applies].mean()) if applies.any() else 1.0
                 results.append(TipScores(

@@ -19,8 +19,11 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from bpjax.config import CONF_DIR, HYDRA_VERSION_BASE, quiet_library_logs
+from bpjax.config.schema import register as register_schemas
 from bpjax.env.config import ConfigError, KitchenSpec
 from bpjax.env.kitchen import make_kitchen
+
+register_schemas()  # before Hydra composes: train.yaml's defaults name the schemas
 
 
 def optimal_ticks(spec: KitchenSpec, max_states: int | None) -> int | None:
@@ -90,7 +93,7 @@ def main(cfg: DictConfig) -> None:
     start = time.perf_counter()
     try:
         result = train(env, env_params, algo, seeds, int(cfg.chunk), out, int(cfg.checkpoint_every),
-                       bool(cfg.resume), on_chunk)
+                       bool(cfg.resume), on_chunk, shard_envs=bool(cfg.shard_envs))
     except NonFiniteError as error:
         sys.exit(f"NonFiniteError: {error}")
     finally:
@@ -110,7 +113,10 @@ def main(cfg: DictConfig) -> None:
         "optimal_ticks": optimum, "gap": None if optimum is None else median - optimum,
         "reached_optimum": None if optimum is None else float(np.mean([g == optimum for g in greedy])),
         "wall_s": round(wall, 3), "env_steps": steps, "env_steps_per_s": round(steps / wall, 1),
-        "resumed_from": result.resumed_from,
+        "resumed_from": result.resumed_from, "devices": jax.device_count(),
+        # what a sweep's aggregation groups by: this job's overrides and its whole resolved config
+        "overrides": list(HydraConfig.get().overrides.task),
+        "config": OmegaConf.to_container(cfg, resolve=True),
     }
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     print(json.dumps(metrics))

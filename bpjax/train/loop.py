@@ -4,6 +4,7 @@ round-trip inside a chunk), and exact resume: a chunk's result depends only on t
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from typing import Any, Callable, Mapping
 import jax
 import numpy as np
 
-from bpjax.agents.common import NonFiniteError, TrainState
+from bpjax.agents.common import ENV_AXIS, NonFiniteError, TrainState
 from bpjax.agents.ppo import PPOConfig, make_ppo
 from bpjax.agents.reinforce import ReinforceConfig, make_reinforce
 from bpjax.env.kitchen import Kitchen
@@ -42,6 +43,21 @@ def algorithm_config(algo: Mapping[str, Any]) -> tuple[str, Any, int]:
     if "hidden" in algo:
         algo["hidden"] = tuple(algo["hidden"])
     return name, config_type(**algo), n_updates
+
+
+def env_batch_size(config: Any) -> int:
+    """How many environments one seed steps side by side: PPO's n_envs, REINFORCE's n_rollouts."""
+    return config.n_envs if hasattr(config, "n_envs") else config.n_rollouts
+
+
+def env_mesh(env_batch: int, devices: list | None = None) -> jax.sharding.Mesh | None:
+    """A 1-D mesh over the most visible devices that divide `env_batch` evenly; None with a single device
+    (then nothing is sharded and the program is exactly the single-device one)."""
+    devices = jax.devices() if devices is None else devices
+    count = max(d for d in range(1, len(devices) + 1) if env_batch % d == 0)
+    if count == 1:
+        return None
+    return jax.make_mesh((count,), (ENV_AXIS,), (jax.sharding.AxisType.Auto,), devices=devices[:count])
 
 
 def env_steps_per_update(name: str, config: Any, env: Kitchen, env_params: EnvParams) -> int:
@@ -80,11 +96,24 @@ def _read_history(path: Path, up_to: int) -> list[dict[str, float]]:
 
 def train(env: Kitchen, env_params: EnvParams, algo: Mapping[str, Any], seeds: list[int], chunk: int,
           out_dir: Path | None = None, checkpoint_every: int = 1, resume: bool = False,
-          on_chunk: Callable[[int, dict[str, np.ndarray]], None] | None = None) -> TrainRun:
-    """Train `len(seeds)` independent runs together. Writes metrics.csv (and checkpoints) under `out_dir`."""
+          on_chunk: Callable[[int, dict[str, np.ndarray]], None] | None = None,
+          shard_envs: bool = True) -> TrainRun:
+    """Train `len(seeds)` independent runs together. Writes metrics.csv (and checkpoints) under `out_dir`.
+
+    With several visible devices and `shard_envs`, each seed's environments are split over them (the agents
+    mark their env batch with `shard_env_batch`; XLA partitions the rest): same results up to float
+    reduction order."""
     name, config, n_updates = algorithm_config(algo)
     if chunk < 1:
         raise ValueError(f"chunk: expected a positive integer, got {chunk}")
+    mesh = env_mesh(env_batch_size(config)) if shard_envs else None
+    with jax.set_mesh(mesh) if mesh is not None else contextlib.nullcontext():
+        return _train(env, env_params, name, config, n_updates, seeds, chunk, out_dir, checkpoint_every,
+                      resume, on_chunk)
+
+
+def _train(env, env_params, name, config, n_updates, seeds, chunk, out_dir, checkpoint_every, resume,
+           on_chunk) -> TrainRun:
     network, init, run = ALGORITHMS[name][1](env, env_params, config)
     states = jax.vmap(init)(jax.vmap(jax.random.key)(np.asarray(seeds, np.uint32)))
     run_chunk = jax.jit(jax.vmap(run, in_axes=(0, None)), static_argnums=1)

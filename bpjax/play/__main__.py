@@ -1,0 +1,3 @@
+from bpjax.play.cli import main
+
+main()

@@ -1,0 +1,313 @@
+"""One participant's game: practice rounds, then the study's rounds, played decision by decision.
+
+The rules are the reference simulator's (``bpjax.env.reference``): an assignment is legal exactly when it is
+in its action mask, and every decision is one reference step, so time passes by itself after a decision
+that leaves no legal assignment — the same ticks a replay of the trace gives. Each decision is appended to
+the participant's trace file (and forced to disk) before the game moves on, so a closed tab or a crashed
+server loses nothing already decided. A small status file beside it marks each round ``playing``,
+``complete`` or ``incomplete`` (left unfinished: server stopped, or the participant came back after a
+restart and went on with a new round).
+
+Files, in the output folder: ``<participant>.csv`` (study rounds), ``practice/<participant>.csv`` (practice
+rounds: another kitchen, so the study folder reads as one kitchen) and ``<participant>.status.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+import uuid
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from bpjax.data.traces import append_trace_rows, kitchen_column, trace_row, why_illegal
+from bpjax.env.config import KitchenSpec
+from bpjax.env.joint import action_pair, assignment_action
+from bpjax.env.reference import ReferenceKitchen, RefState
+
+PARTICIPANT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_VERBS = {"chop": "Chopping", "cook": "Cooking", "plate": "Plating", "boil": "Boiling"}
+
+
+def _ticks(n: int) -> str:
+    return f"{n} tick{'' if n == 1 else 's'}"
+
+
+class PlayError(Exception):
+    """A request the game refuses; nothing changed. `status` is the HTTP status to answer with."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+def check_participant_id(participant_id: Any) -> str:
+    """The id itself if it is 1-64 letters, digits, '_' or '-' (it names files); PlayError(400) otherwise."""
+    if not isinstance(participant_id, str) or not PARTICIPANT_ID.fullmatch(participant_id):
+        raise PlayError(400, f"participant_id: expected 1-64 letters, digits, '_' or '-', got {participant_id!r}")
+    return participant_id
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A block of rounds in one kitchen: the practice rounds or the study's."""
+
+    kind: str                  # "practice" | "study"
+    spec: KitchenSpec
+    rounds: int
+    folder: Path               # where this stage's trace files go
+    tip: str | None            # banner shown during these rounds
+    ref: ReferenceKitchen      # the rules
+    kitchen: str               # the trace's kitchen column
+
+
+@dataclass(frozen=True)
+class GameSetup:
+    """What every participant plays, and where their files go."""
+
+    study: KitchenSpec
+    rounds: int
+    out_dir: Path
+    practice: KitchenSpec | None = None
+    practice_rounds: int = 0
+    tip: str | None = None
+
+    @cached_property
+    def stages(self) -> tuple[Stage, ...]:
+        """Built once, shared by every participant."""
+        blocks = [("study", self.study, self.rounds, self.out_dir, self.tip)]
+        if self.practice is not None and self.practice_rounds > 0:
+            blocks.insert(0, ("practice", self.practice, self.practice_rounds, self.out_dir / "practice", None))
+        return tuple(Stage(kind, spec, rounds, folder, tip, ReferenceKitchen(spec.to_dict()), kitchen_column(spec))
+                     for kind, spec, rounds, folder, tip in blocks)
+
+
+class Participant:
+    """The server-side game of one participant. Every public method holds the participant's lock."""
+
+    def __init__(self, participant_id: str, setup: GameSetup):
+        self.id = check_participant_id(participant_id)
+        self.setup = setup
+        self.stages = setup.stages
+        self.lock = threading.Lock()
+        self.status_path = setup.out_dir / f"{self.id}.status.json"
+        self.history: list[dict] = []          # one entry per round started: stage, round, episode_id, status, ticks
+        self.known: set[tuple[str, str, int]] = set()  # (stage, worker, task type) speeds revealed
+        self.stage_index = 0
+        self.state: RefState | None = None     # the round in play, or None between rounds
+        self.last_event = ""
+        if self.status_path.exists():
+            self._resume()
+        self._advance_stage()
+
+    # ------------------------------------------------------------------ actions
+
+    def start_round(self) -> None:
+        with self.lock:
+            if self.state is not None:
+                raise PlayError(409, "a round is in progress; finish it first")
+            if self.finished:
+                raise PlayError(409, "all rounds are done; thank you")
+            stage = self.stage
+            number = self._next_round(stage)
+            self.history.append({"stage": stage.kind, "round": number,
+                                 "episode_id": f"{self.id}-{stage.kind}{number}-{uuid.uuid4().hex[:8]}",
+                                 "status": "playing", "ticks": 0, "finished": False})
+            self.state = stage.ref.reset()
+            self.last_event = ""
+            self._write_status()
+
+    def assign(self, worker: str, slot: int, tick: int) -> None:
+        with self.lock:
+            state, stage = self._playing(tick)
+            spec, ref = stage.spec, stage.ref
+            names = [w.name for w in spec.workers]
+            if worker not in names:
+                raise PlayError(422, f"worker: unknown worker {worker!r} (this kitchen has {', '.join(names)})")
+            if not 0 <= slot < ref.n_slots or not ref.slot_is_real[slot]:
+                raise PlayError(422, f"slot: no subtask {slot} in this kitchen (subtasks: "
+                                     f"{', '.join(map(str, ref.real_slots))})")
+            w = names.index(worker)
+            action = assignment_action(w, slot, ref.n_slots)
+            if action not in ref.legal_actions(state):
+                raise PlayError(422, f"assigning {worker} to {spec.slot_label(slot)} is against the rules at "
+                                     f"Tick #{state.tick + 1}: {why_illegal(ref, spec, state, w, slot)}")
+            self._decide(action, reveal=(stage.kind, worker, ref.slot_type[slot]))
+
+    def next_tick(self, tick: int) -> None:
+        with self.lock:
+            stage = self._playing(tick)[1]
+            self._decide(stage.ref.end_tick_action)
+
+    def abandon(self) -> None:
+        """Mark the round in play incomplete (the server is stopping)."""
+        with self.lock:
+            if self.state is not None:
+                self.history[-1]["status"] = "incomplete"
+                self.state = None
+                self._write_status()
+
+    # ------------------------------------------------------------------ views
+
+    @property
+    def stage(self) -> Stage:
+        return self.stages[min(self.stage_index, len(self.stages) - 1)]
+
+    @property
+    def finished(self) -> bool:
+        return self.stage_index >= len(self.stages)
+
+    def view(self) -> dict:
+        """Everything the page shows, as JSON-ready data (speeds only where revealed)."""
+        with self.lock:
+            phase = "playing" if self.state is not None else "finished" if self.finished else "between"
+            last = self.history[-1] if self.history else None
+            view = {"participant_id": self.id, "phase": phase, "event": self.last_event,
+                    "rounds": [dict(r) for r in self.history],
+                    "summary": self._summary(last) if phase != "playing" and last else None}
+            if phase == "between":
+                stage = self.stage
+                view["next"] = {"stage": stage.kind, "round": self._next_round(stage), "of": stage.rounds,
+                                "completed": self._completed(stage), "tip": stage.tip}
+            if phase == "playing":
+                view.update(self._board())
+            return view
+
+    # ------------------------------------------------------------------ internals
+
+    def _playing(self, tick: int) -> tuple[RefState, Stage]:
+        if self.state is None:
+            raise PlayError(409, "no round in progress" + ("; all rounds are done" if self.finished else
+                                                           "; start the next round first"))
+        if tick != self.state.tick:
+            raise PlayError(409, f"tick: the kitchen is at Tick #{self.state.tick + 1} (tick {self.state.tick}), "
+                                 f"the request was made at tick {tick}; reload the state")
+        return self.state, self.stage
+
+    def _decide(self, action: int, reveal: tuple[str, str, int] | None = None) -> None:
+        """One decision: step the rules, write the trace row to disk, then commit the new state (and the
+        worker speed the assignment reveals)."""
+        stage, state, record = self.stage, self.state, self.history[-1]
+        ref = stage.ref
+        new_state, _, terminated, truncated, info = ref.step(state, action)
+        assert not info["illegal_action"], "legality is checked before a decision"
+        row = trace_row(stage.spec, stage.kitchen, self.id, record["round"], record["episode_id"], state.tick, action)
+        stage.folder.mkdir(parents=True, exist_ok=True)
+        try:
+            append_trace_rows([row], stage.folder / f"{self.id}.csv")
+        except OSError as error:
+            raise PlayError(503, f"the decision could not be saved ({error}); nothing changed, try again") from None
+        self.state = new_state
+        revealed = reveal is not None and reveal not in self.known
+        if reveal is not None:
+            self.known.add(reveal)
+        record["ticks"] = new_state.tick
+        passed = new_state.tick - state.tick - (action == ref.end_tick_action)
+        self.last_event = (f"No assignment was possible, so time moved on by itself to Tick #{new_state.tick + 1}."
+                           if passed > 0 and not (terminated or truncated) else "")
+        if terminated or truncated:
+            record.update(status="complete", finished=bool(terminated))
+            self.state = None
+            self._advance_stage()
+            self._write_status()
+        elif revealed:
+            self._write_status()
+
+    def _advance_stage(self) -> None:
+        while not self.finished and self._completed(self.stage) >= self.stage.rounds:
+            self.stage_index += 1
+
+    def _next_round(self, stage: Stage) -> int:
+        """Round numbers count every round started in the stage, complete or not."""
+        return 1 + sum(1 for r in self.history if r["stage"] == stage.kind)
+
+    def _completed(self, stage: Stage) -> int:
+        return sum(1 for r in self.history if r["stage"] == stage.kind and r["status"] == "complete")
+
+    def _board(self) -> dict:
+        stage, state = self.stage, self.state
+        spec, ref = stage.spec, stage.ref
+        available = set(ref.available_slots(state))
+        holder = {slot: w for w, slot in enumerate(state.worker_slot) if slot is not None}
+        orders = []
+        for index, order in enumerate(spec.orders):
+            if order.arrival > state.tick:
+                continue  # not arrived yet: people do not know what is coming
+            subtasks = []
+            for j, subtask in enumerate(spec.dishes[order.dish]):
+                slot = index * spec.slots_per_order + j
+                if state.done[slot]:
+                    status = "done"
+                elif slot in holder:
+                    status = "in_progress"
+                elif slot in available:
+                    status = "available"
+                else:
+                    status = "waiting"
+                subtasks.append({"slot": slot, "name": subtask.name, "type": spec.task_types[subtask.task_type],
+                                 "state": status,
+                                 "worker": spec.workers[holder[slot]].name if slot in holder else None,
+                                 "after": [spec.dishes[order.dish][p].name for p in subtask.after]})
+            orders.append({"order": index + 1, "dish": order.dish, "subtasks": subtasks,
+                           "done": all(s["state"] == "done" for s in subtasks)})
+        workers = []
+        for w, worker in enumerate(spec.workers):
+            speeds = {}
+            for k, task_type in enumerate(spec.task_types):
+                ticks = worker.ticks[k]
+                speeds[task_type] = ("cannot" if ticks is None else ticks
+                                     if (stage.kind, worker.name, k) in self.known else None)
+            slot = state.worker_slot[w]
+            if slot is None:
+                status, left = "Idle", 0
+            else:
+                task_type = spec.task_types[ref.slot_type[slot]]
+                duration = ref.duration(w, slot)
+                left = state.worker_finish[w] - state.tick
+                verb = _VERBS.get(task_type, f"Doing {task_type}")
+                status = (f"{verb} – just assigned, {_ticks(duration)}" if left == duration + ref.handoff
+                          else f"{verb} – {_ticks(left)} left")
+            workers.append({"name": worker.name, "idle": slot is None, "status": status, "ticks_left": left,
+                            "slot": slot, "speeds": speeds})
+        legal = [action_pair(a, ref.n_workers, ref.n_slots) for a in ref.legal_actions(state)[:-1]]
+        record = self.history[-1]
+        return {"stage": stage.kind, "round": record["round"], "of": stage.rounds, "tick": state.tick,
+                "counter": state.tick + 1, "max_ticks": spec.max_ticks, "tip": stage.tip,
+                "task_types": list(spec.task_types), "orders": orders, "workers": workers,
+                "legal": [{"worker": spec.workers[w].name, "slot": s} for w, s in legal]}
+
+    def _summary(self, record: dict) -> dict:
+        stage = next(s for s in self.stages if s.kind == record["stage"])
+        return {"stage": record["stage"], "round": record["round"], "of": stage.rounds, "ticks": record["ticks"],
+                "status": record["status"], "finished": record["finished"], "max_ticks": stage.spec.max_ticks}
+
+    # ------------------------------------------------------------------ status file
+
+    def _write_status(self) -> None:
+        """Rewrite the status file atomically (temporary file, fsync, rename)."""
+        data = {"participant_id": self.id, "tip": self.setup.tip, "rounds": self.history,
+                "known_speeds": sorted([list(k) for k in self.known])}
+        self.setup.out_dir.mkdir(parents=True, exist_ok=True)
+        temporary = self.status_path.with_suffix(".tmp")
+        with temporary.open("w", encoding="utf-8") as file:
+            json.dump(data, file, indent=1)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, self.status_path)
+
+    def _resume(self) -> None:
+        """Continue after a server restart: rounds left in play are marked incomplete; the next starts fresh."""
+        try:
+            data = json.loads(self.status_path.read_text(encoding="utf-8"))
+            self.history = [dict(r) for r in data["rounds"]]
+            self.known = {(str(s), str(w), int(k)) for s, w, k in data.get("known_speeds", [])}
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise PlayError(500, f"{self.status_path.name}: unreadable status file ({error})") from None
+        for record in self.history:
+            if record["status"] == "playing":
+                record["status"] = "incomplete"
+        self._write_status()

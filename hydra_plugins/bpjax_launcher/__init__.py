@@ -1,0 +1,1 @@
+"""Hydra launcher plugin of bpjax: submitit launchers whose preempted jobs resume from their checkpoints."""

@@ -1,0 +1,301 @@
+"""The browser game's server: every refused request (4xx, nothing changed), traces that replay to the ticks the
+game showed, hidden speeds, incomplete rounds, restart, tips. Against a real uvicorn server on loopback."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+from omegaconf import OmegaConf
+
+from bpjax.config import compose_config
+from bpjax.data.traces import read_traces
+from bpjax.env.config import ConfigError, KitchenSpec
+from bpjax.play.cli import launched, load_tip, setup_from_config
+from bpjax.play.game import GameSetup
+from bpjax.play.server import create_app, running
+
+
+def kitchen(*overrides: str, skills: dict | None = None) -> KitchenSpec:
+    config = OmegaConf.to_container(compose_config(list(overrides)).kitchen, resolve=True)
+    if skills:
+        config["skills"] = skills
+    return KitchenSpec.from_dict(config)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """Study: the paper's kitchen but a server who cannot cook; practice: the default practice kitchen."""
+    out = tmp_path_factory.mktemp("play")
+    study = kitchen(skills={"chef": [1, 4, 6], "sous_chef": [2, 8, 2], "server": [3, None, 1]})
+    setup = setup_from_config(compose_config(["rounds=2"], "play"), out)
+    setup = GameSetup(study, 2, out, setup.practice, 1, tip="The chef should never plate.")
+    with running(create_app(setup)) as url, httpx.Client(base_url=url, timeout=10) as client:
+        yield client, out
+
+
+def post(client, path, **body):
+    return client.post(f"/api/{path}", json=body)
+
+
+def state(client, pid):
+    return client.get("/api/state", params={"participant_id": pid}).json()
+
+
+def files(out: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+
+
+def start_study(client, pid) -> dict:
+    """Join, play the practice round by the first legal assignment each time, start study round 1."""
+    view = post(client, "join", participant_id=pid).json()
+    view = post(client, "start", participant_id=pid).json()
+    view = play(client, pid, view)
+    assert view["phase"] == "between" and view["next"]["stage"] == "study"
+    return post(client, "start", participant_id=pid).json()
+
+
+def play(client, pid, view) -> dict:
+    """Play to the end of the round: the first legal assignment, else Next tick."""
+    while view["phase"] == "playing":
+        if view["legal"]:
+            pair = view["legal"][0]
+            response = post(client, "assign", participant_id=pid, worker=pair["worker"], slot=pair["slot"],
+                            tick=view["tick"])
+        else:
+            response = post(client, "next_tick", participant_id=pid, tick=view["tick"])
+        assert response.status_code == 200, response.text
+        view = response.json()
+    return view
+
+
+@pytest.mark.parametrize("bad", ["../x", "a/b", "", "a" * 65, "a.b", "x\x00", " p", 5, None, ["p"]])
+def test_bad_participant_ids_are_refused_before_any_file(server, bad):
+    client, out = server
+    before = files(out)
+    response = post(client, "join", participant_id=bad)
+    assert response.status_code == 400
+    assert response.json()["error"].startswith("participant_id:")
+    assert client.get("/api/state", params={"participant_id": "../x"}).status_code == 400
+    assert files(out) == before
+
+
+@pytest.fixture(scope="module")
+def api_p1(server):
+    return start_study(server[0], "api-p1")
+
+
+@pytest.mark.parametrize("body, status, says", [
+    (b"{not json", 400, "not valid JSON"),
+    (b"[1, 2]", 400, "expected a JSON object"),
+    (b'"p1"', 400, "expected a JSON object"),
+    (b"{}", 400, "participant_id: missing"),
+    (b'{"participant_id": "api-p1", "worker": "chef", "tick": 0}', 400, "slot: missing"),
+    (b'{"participant_id": "api-p1", "worker": "chef", "slot": "0", "tick": 0}', 400, "slot: expected an integer"),
+    (b'{"participant_id": "api-p1", "worker": "chef", "slot": true, "tick": 0}', 400, "slot: expected an integer"),
+    (b'{"participant_id": "api-p1", "worker": "chef", "slot": 0, "tick": 0.5}', 400, "tick: expected an integer"),
+    (b'{"participant_id": "api-p1", "worker": 0, "slot": 0, "tick": 0}', 400, "worker: expected a string"),
+    (b'{"participant_id": "nobody", "worker": "chef", "slot": 0, "tick": 0}', 404, "unknown participant"),
+    (b'{"participant_id": "api-p1", "pad": "' + b"x" * 5000 + b'"}', 413, "over 4096 bytes"),
+])
+def test_malformed_requests_change_nothing(server, api_p1, body, status, says):
+    client, out = server
+    view = state(client, "api-p1")
+    before = files(out)
+    response = client.post("/api/assign", content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == status
+    assert says in response.json()["error"]
+    assert state(client, "api-p1") == view and files(out) == before
+
+
+def test_an_oversized_chunked_body_is_cut_off(server):
+    client, _ = server
+    response = client.post("/api/join", content=iter([b"x" * 3000, b"x" * 3000]))   # no content-length
+    assert response.status_code == 413 and "over 4096 bytes" in response.json()["error"]
+
+
+def test_unknown_routes_and_methods_answer_json(server):
+    client, _ = server
+    assert client.get("/api/nothing").json() == {"error": "Not Found"}
+    assert client.get("/api/assign").status_code == 405
+    assert post(client, "state", participant_id="x").status_code == 405
+    assert client.get("/api/state", params={"participant_id": "nobody"}).status_code == 404
+
+
+def test_illegal_assignments_are_refused_with_the_rule(server):
+    client, out = server
+    pid = "api-rules"
+    view = start_study(client, pid)   # paper kitchen, 4 burgers: slots 3i (chop), 3i+1 (cook), 3i+2 (plate)
+    assert view["stage"] == "study" and view["tick"] == 0
+    view = post(client, "assign", participant_id=pid, worker="chef", slot=0, tick=0).json()
+
+    def refused(worker, slot, tick, status, says):
+        before, files_before = state(client, pid), files(out)
+        response = post(client, "assign", participant_id=pid, worker=worker, slot=slot, tick=tick)
+        assert response.status_code == status, response.text
+        assert says in response.json()["error"], response.json()
+        assert state(client, pid) == before and files(out) == files_before
+
+    refused("chef", 3, 0, 422, "the worker is busy")
+    refused("sous_chef", 0, 0, 422, "the subtask is already started")
+    refused("sous_chef", 1, 0, 422, "not available yet (it waits for burger #1: chop meat)")
+    refused("server", 99, 0, 422, "slot: no subtask 99")
+    refused("server", -1, 0, 422, "slot: no subtask -1")
+    refused("waiter", 3, 0, 422, "worker: unknown worker 'waiter'")
+    refused("sous_chef", 3, 1, 409, "the kitchen is at Tick #1")
+    # to the cook once chopped: the server cannot cook
+    view = post(client, "next_tick", participant_id=pid, tick=0).json()
+    view = post(client, "next_tick", participant_id=pid, tick=1).json()
+    assert view["tick"] == 2 and any(s["slot"] == 1 and s["state"] == "available"
+                                     for s in view["orders"][0]["subtasks"])
+    refused("server", 1, 2, 422, "the worker cannot do that task")
+    refused("server", 0, 2, 422, "the subtask is already started")
+    assert post(client, "next_tick", participant_id=pid, tick=1).status_code == 409  # a double click
+    assert post(client, "start", participant_id=pid).status_code == 409            # a round is in play
+
+
+def test_padding_and_not_yet_arrived_subtasks_are_refused(tmp_path):
+    mixed = kitchen("kitchen/orders=pasta_mix")   # burger (3 subtasks) next to pasta (4): slot 7 is padding
+    arrivals = kitchen("kitchen/orders=arrivals")  # the third burger arrives at tick 4
+    for spec, slot, says in [(mixed, 7, "slot: no subtask 7"), (arrivals, 6, "(its order arrives at tick 4)")]:
+        with running(create_app(GameSetup(spec, 1, tmp_path / spec.orders[2].dish))) as url, \
+                httpx.Client(base_url=url) as client:
+            post(client, "join", participant_id="p")
+            view = post(client, "start", participant_id="p").json()
+            assert len(view["orders"]) == (3 if spec is mixed else 2)  # orders not arrived are not shown
+            response = post(client, "assign", participant_id="p", worker="chef", slot=slot, tick=0)
+            assert response.status_code == 422 and says in response.json()["error"]
+
+
+def test_trace_replays_to_the_ticks_shown_and_speeds_show_once_used(server):
+    client, out = server
+    pid = "api-replay"
+    view = start_study(client, pid)
+    assert all(speed is None for w in view["workers"] for t, speed in w["speeds"].items()
+               if not (w["name"] == "server" and t == "cook"))
+    assert view["workers"][2]["speeds"]["cook"] == "cannot"
+    assert view["tip"] == "The chef should never plate."
+    log: list = []
+    view = post(client, "assign", participant_id=pid, worker="chef", slot=0, tick=0).json()
+    log.append((0, "chef", 0))
+    chef = view["workers"][0]
+    assert chef["speeds"]["chop"] == 1 and chef["speeds"]["cook"] is None
+    assert chef["status"] == "Chopping – just assigned, 1 tick"
+    view = post(client, "next_tick", participant_id=pid, tick=0).json()
+    log.append((0, "", -1))
+    assert view["workers"][0]["status"] == "Chopping – 1 tick left" and view["counter"] == 2
+    while view["phase"] == "playing":
+        view = _one(client, pid, view, log)
+    summary = view["summary"]
+    assert summary["status"] == "complete" and summary["finished"]
+    traces = read_traces(out / f"{pid}.csv")
+    rows = traces.frame[traces.frame["round"] == 1]
+    assert list(zip(rows["tick"], rows["worker"], rows["slot"])) == log
+    assert traces.rounds.set_index("round").loc[1, "ticks"] == summary["ticks"]
+    assert bool(traces.rounds.set_index("round").loc[1, "complete"])
+    # speeds learnt in round 1 stay known in round 2
+    view = post(client, "start", participant_id=pid).json()
+    assert view["round"] == 2 and view["workers"][0]["speeds"]["chop"] == 1
+
+
+def _one(client, pid, view, log):
+    """One decision: the first legal assignment, except every third tick is ended with a worker still idle."""
+    if view["legal"] and view["tick"] % 3:
+        pair = view["legal"][0]
+        log.append((view["tick"], pair["worker"], pair["slot"]))
+        response = post(client, "assign", participant_id=pid, worker=pair["worker"], slot=pair["slot"],
+                        tick=view["tick"])
+    else:
+        log.append((view["tick"], "", -1))
+        response = post(client, "next_tick", participant_id=pid, tick=view["tick"])
+    assert response.status_code == 200, response.text
+    new = response.json()
+    if new["phase"] == "playing" and new["tick"] > view["tick"] + (log[-1][2] == -1):
+        assert "moved on by itself" in new["event"]  # auto-advance is shown
+    return new
+
+
+def test_rounds_left_in_play_are_incomplete_after_restart(tmp_path):
+    spec = kitchen()
+    setup = GameSetup(spec, 2, tmp_path)
+    with running(create_app(setup)) as url, httpx.Client(base_url=url) as client:
+        post(client, "join", participant_id="p")
+        view = post(client, "start", participant_id="p").json()
+        for _ in range(3):
+            pair = view["legal"][0]
+            view = post(client, "assign", participant_id="p", worker=pair["worker"], slot=pair["slot"],
+                        tick=view["tick"]).json()
+    # the server stopped: the round in play is marked incomplete, its decisions are on disk
+    status = json.loads((tmp_path / "p.status.json").read_text())
+    assert [r["status"] for r in status["rounds"]] == ["incomplete"]
+    with running(create_app(setup)) as url, httpx.Client(base_url=url) as client:   # restarted
+        view = post(client, "join", participant_id="p").json()
+        assert view["phase"] == "between" and view["next"] == {"stage": "study", "round": 2, "of": 2,
+                                                                "completed": 0, "tip": None}
+        assert view["summary"]["status"] == "incomplete"
+        view = play(client, "p", post(client, "start", participant_id="p").json())
+        assert view["phase"] == "between" and view["next"]["round"] == 3   # 2 complete rounds are needed
+    traces = read_traces(tmp_path / "p.csv")
+    assert list(traces.rounds["complete"]) == [False, True]
+    # everyone busy after 3 assignments: time moved on to tick 2 by itself, in the game and in the replay
+    assert list(traces.rounds["ticks"]) == [status["rounds"][0]["ticks"], view["summary"]["ticks"]]
+    assert status["rounds"][0]["ticks"] == 2
+    assert len(traces.frame[traces.frame["round"] == 1]) == 3
+
+
+def test_a_killed_server_loses_no_decision_it_answered(tmp_path):
+    with launched(tmp_path, "practice_rounds=0") as (url, process), httpx.Client(base_url=url) as client:
+        post(client, "join", participant_id="p")
+        view = post(client, "start", participant_id="p").json()
+        log = []
+        for _ in range(5):
+            pair = view["legal"][0] if view["tick"] % 2 else None
+            body = {"worker": pair["worker"], "slot": pair["slot"]} if pair else {}
+            view = post(client, "assign" if pair else "next_tick", participant_id="p", tick=view["tick"],
+                        **body).json()
+            log.append((body.get("worker", ""), body.get("slot", -1)))
+        process.kill()   # no shutdown: what was answered must already be on disk
+        process.wait(10)
+    traces = read_traces(tmp_path / "traces" / "p.csv")
+    assert list(zip(traces.frame["worker"], traces.frame["slot"])) == log
+    assert traces.rounds["ticks"].tolist() == [view["tick"]] and not traces.rounds["complete"].any()
+
+
+def test_finished_participant_is_refused_and_tip_only_in_study_rounds(tmp_path):
+    setup = setup_from_config(compose_config(["rounds=1", "practice_rounds=1"], "play"), tmp_path)
+    setup = GameSetup(setup.study, 1, tmp_path, setup.practice, 1, tip="Chop first.")
+    with running(create_app(setup)) as url, httpx.Client(base_url=url) as client:
+        view = post(client, "join", participant_id="p").json()
+        assert view["next"]["tip"] is None
+        view = play(client, "p", post(client, "start", participant_id="p").json())
+        assert view["next"] == {"stage": "study", "round": 1, "of": 1, "completed": 0, "tip": "Chop first."}
+        view = play(client, "p", post(client, "start", participant_id="p").json())
+        assert view["phase"] == "finished"
+        response = post(client, "start", participant_id="p")
+        assert response.status_code == 409 and "all rounds are done" in response.json()["error"]
+        assert post(client, "next_tick", participant_id="p", tick=0).status_code == 409
+    assert read_traces(tmp_path / "practice" / "p.csv").spec.scenario == "practice"
+    assert read_traces(tmp_path).spec.scenario == "full"   # the folder reads as the study's kitchen
+
+
+def test_tip_and_config_errors_name_the_field(tmp_path, capsys):
+    tips = tmp_path / "tips.json"
+    tips.write_text(json.dumps([{"rank": 1, "text": "The chef should never plate.", "warning": None},
+                                {"rank": 2, "text": "B", "warning": "following this tip lost ticks in simulation"}]))
+    assert load_tip(tips, 2)["text"] == "B"
+    cfg = compose_config([f"tip.file={tips}", "tip.show=true"], "play")
+    assert setup_from_config(cfg, tmp_path).tip == "The chef should never plate."
+    assert capsys.readouterr().err == ""
+    setup_from_config(compose_config([f"tip.file={tips}", "tip.show=true", "tip.rank=2"], "play"), tmp_path)
+    assert "warning: tip 2 ('B'): following this tip lost ticks" in capsys.readouterr().err
+    (tmp_path / "bad.json").write_text('{"a": 1}')
+    for overrides, says in [(["tip.show=true"], "tip.file: tip.show=true needs"),
+                            ([f"tip.file={tips}", "tip.show=true", "tip.rank=3"], "tip.rank: no tip of rank 3"),
+                            ([f"tip.file={tmp_path / 'bad.json'}", "tip.show=true"], "tip.file: "),
+                            ([f"tip.file={tmp_path / 'none.json'}", "tip.show=true"], "tip.file: cannot read"),
+                            (["rounds=0"], "rounds: expected an integer >= 1"),
+                            (["practice_kitchen.max_ticks=0"], "practice_kitchen.max_ticks: must be >= 1")]:
+        with pytest.raises(ConfigError, match=says):
+            setup_from_config(compose_config(overrides, "play"), tmp_path)

@@ -1,0 +1,103 @@
+"""End to end in a real browser: `python -m bpjax.play` serves, headless Chromium plays a practice round and a
+study round by clicking (one subtask dragged), and the trace file replays to the ticks the page showed.
+
+Uses the system's chromium (Debian package `chromium`, which `.ci/run` installs) through Playwright; skipped
+only where no chromium exists, and never where BPJAX_REQUIRE_BROWSER=1 (CI)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+
+import pytest
+
+from bpjax.data.traces import read_traces
+from bpjax.play.cli import launched
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+if CHROMIUM is None and os.environ.get("BPJAX_REQUIRE_BROWSER") != "1":
+    pytest.skip("no chromium on PATH: install Debian's `chromium` (.ci/run does) to run the browser test",
+                allow_module_level=True)
+
+TIP = "The chef should never plate."
+
+
+@pytest.fixture(scope="module")
+def game(tmp_path_factory):
+    """The CLI on a free loopback port: 1 practice round, 1 study round with a tip from a tips.json."""
+    run_dir = tmp_path_factory.mktemp("play_run")
+    tips = run_dir / "tips.json"
+    tips.write_text(json.dumps([{"rank": 1, "text": TIP, "score": 5.0}]))
+    with launched(run_dir, "rounds=1", "practice_rounds=1", "tip.show=true", f"tip.file={tips}") as (url, process):
+        yield url, run_dir / "traces", process
+
+
+def play_round(page, log: list, drag_first: bool = False) -> str:
+    """Play the round on screen: at most one assignment per tick (click a subtask, then a worker that can
+    take it; the first one dragged), then Next tick. Logs (tick shown, worker, slot) per decision."""
+    assigned_at = None
+    while page.get_attribute("body", "data-phase") == "playing":
+        counter = int(re.fullmatch(r"Tick #(\d+)/50", page.inner_text("#tick")).group(1))
+        version = page.get_attribute("body", "data-version")
+        subtasks = page.locator("button.subtask.available")
+        if assigned_at != counter and subtasks.count():
+            subtask = subtasks.first
+            slot = int(subtask.get_attribute("data-slot"))
+            if drag_first:  # HTML5 drag and drop, no click: every worker of these kitchens can do every task
+                worker = page.locator(".worker.idle").first
+                name = worker.get_attribute("data-worker")
+                subtask.drag_to(worker)
+                drag_first = False
+            else:
+                subtask.click()
+                worker = page.locator(".worker.can-take").first
+                name = worker.get_attribute("data-worker")
+                worker.click()
+            log.append((counter - 1, name, slot))
+            assigned_at = counter
+        else:
+            page.click("#next-tick")
+            log.append((counter - 1, "", -1))
+        page.wait_for_function(f"document.body.dataset.version !== '{version}'", timeout=10_000)
+        assert page.inner_text("#message") == "" or "moved on by itself" in page.inner_text("#message")
+    return page.inner_text("#summary" if page.get_attribute("body", "data-phase") == "between" else "#final-summary")
+
+
+def test_a_person_plays_in_chromium_and_the_trace_replays(game):
+    from playwright.sync_api import sync_playwright
+
+    url, traces_dir, process = game
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+        page = browser.new_page(viewport={"width": 1100, "height": 720})
+        page.goto(url + "?participant=e2e-1")
+        page.wait_for_selector("body[data-phase=between]")
+        assert "practice round" in page.inner_text("#next-label") and page.is_hidden("#tip")
+        page.click("#continue")
+        page.wait_for_selector("body[data-phase=playing]")
+        assert page.inner_text("#tick") == "Tick #1/50" and page.is_hidden("#tip")
+        practice_log: list = []
+        practice = play_round(page, practice_log)
+        assert page.is_hidden("#board") and page.is_visible("#between")   # the summary replaces the board
+        assert page.inner_text("#tip") == f"Tip: {TIP}"          # shown before the study round
+        page.click("#continue")
+        page.wait_for_selector("body[data-phase=playing]")
+        assert page.inner_text("#tip") == f"Tip: {TIP}"
+        chef = page.locator(".worker[data-worker=chef] .speeds")
+        assert "chop: ?" in chef.inner_text()                     # speeds hidden until used
+        study_log: list = []
+        final = play_round(page, study_log, drag_first=True)
+        assert page.get_attribute("body", "data-phase") == "finished" and page.is_hidden("#board")
+        browser.close()
+
+    for log, path, text in [(practice_log, traces_dir / "practice" / "e2e-1.csv", practice),
+                            (study_log, traces_dir / "e2e-1.csv", final)]:
+        traces = read_traces(path)
+        assert list(zip(traces.frame["tick"], traces.frame["worker"], traces.frame["slot"])) == log
+        ticks = int(re.search(r"all orders finished in (\d+) ticks", text).group(1))
+        assert traces.rounds["ticks"].tolist() == [ticks] and traces.rounds["complete"].all()
+    assert study_log[0][1] != "" and study_log[1] == (study_log[0][0], "", -1)   # the dragged assignment
+    status = json.loads((traces_dir / "e2e-1.status.json").read_text())
+    assert [r["status"] for r in status["rounds"]] == ["complete", "complete"] and status["tip"] == TIP
