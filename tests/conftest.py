@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import atexit
 import functools
+import os
 import random
+import shutil
+import tempfile
 
-import jax
+# Compile each program once per test session: in-process tests and the command lines they start as
+# subprocesses (which inherit the environment) share compiled XLA programs through a persistent cache.
+# The folder is new for every session and removed at its end, so no result depends on an earlier run.
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="bpjax-test-xla-cache-")
+    os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+    atexit.register(shutil.rmtree, os.environ["JAX_COMPILATION_CACHE_DIR"], ignore_errors=True)
+
+import jax  # noqa: E402  (after the cache settings, which jax reads at import)
 import jax.numpy as jnp
 import numpy as np
 import pytest

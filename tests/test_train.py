@@ -183,6 +183,10 @@ def test_reinforce_learns():
     run = train(env, env_params, {"name": "reinforce", "n_updates": 300}, seeds=[0, 1], chunk=150)
     first, last = run.history["mean_ticks"][:, :10].mean(), run.history["mean_ticks"][:, -10:].mean()
     assert last < first - 2, (first, last)
+    # env steps counted are the decisions really taken: each of the 4 burgers' 3 subtasks takes
+    # one assignment, and rounds that end early stop being stepped (fewer than the padded horizon)
+    steps, n_rollouts = run.history["env_steps"], 32  # the default variant's rollouts per update
+    assert np.all(steps >= n_rollouts * 12) and np.all(steps < n_rollouts * max_decisions(env, env_params))
 
 
 def test_train_cli_writes_its_outputs(tmp_path):
@@ -194,6 +198,7 @@ def test_train_cli_writes_its_outputs(tmp_path):
     assert {"greedy_ticks", "optimal_ticks", "gap", "wall_s"} <= set(metrics)
     assert metrics["optimal_ticks"] == 19 and len(metrics["greedy_ticks"]) == 2
     assert metrics["gap"] == metrics["greedy_ticks_median"] - 19
+    assert metrics["env_steps"] == 2 * 4 * 16 * 16   # seeds × updates × PPO's envs × steps
     for name in ("metrics.csv", "metrics.json", "learning_curve.png"):
         assert (tmp_path / name).is_file(), name
     assert any((tmp_path / "tb").iterdir()) and (tmp_path / "checkpoints" / "4").is_dir()

@@ -152,7 +152,8 @@ def make_ppo_parts(env: Kitchen, env_params: EnvParams, config: PPOConfig,
         ended = traj["done"].sum()
         mean_ticks = jnp.where(ended > 0, traj["end_tick"].sum() / jnp.maximum(ended, 1), state.episode_ticks)
         metrics = {"loss": losses.mean(), "entropy": aux["entropy"].mean(), "value_loss": aux["value_loss"].mean(),
-                   "mean_ticks": mean_ticks, "finite": jnp.all(jnp.isfinite(losses)) & all_finite(params)}
+                   "mean_ticks": mean_ticks, "env_steps": jnp.int32(config.n_envs * config.n_steps),
+                   "finite": jnp.all(jnp.isfinite(losses)) & all_finite(params)}
         if extra_loss is not None:
             metrics["extra_loss"] = aux["extra_loss"].mean()
         return PPOState(params, opt_state, key, state.update + 1, state.env_state, mean_ticks), metrics

@@ -140,7 +140,9 @@ def make_reinforce(env: Kitchen, env_params: EnvParams, config: ReinforceConfig
         updates, opt_state = optimizer.update(grads, train_state.opt_state, train_state.params)
         params = jax.tree.map(lambda p, u: p + u, train_state.params, updates)
         metrics = {"loss": loss, "entropy": aux["entropy"], "mean_ticks": ticks.mean().astype(jnp.float32),
-                   "finished": finished.mean(), "finite": jnp.isfinite(loss) & all_finite(params)}
+                   "finished": finished.mean(),
+                   "env_steps": batch["valid"].sum(),  # rounds end early: count the steps really taken
+                   "finite": jnp.isfinite(loss) & all_finite(params)}
         return TrainState(params, opt_state, key, train_state.update + 1), metrics
 
     def run(train_state: TrainState, n_updates: int):

@@ -62,7 +62,7 @@ def main(cfg: DictConfig) -> None:
     from tqdm import tqdm
 
     from bpjax.agents.common import NonFiniteError, make_greedy_evaluator
-    from bpjax.train.loop import algorithm_config, env_steps_per_update, train
+    from bpjax.train.loop import algorithm_config, train
 
     try:
         spec = KitchenSpec.from_dict(cfg.kitchen)
@@ -106,7 +106,8 @@ def main(cfg: DictConfig) -> None:
     learning_curve(result.history, seeds, optimum, out / "learning_curve.png",
                    f"{name} on {spec.scenario or 'kitchen'}")
     median = float(np.median(greedy))
-    steps = env_steps_per_update(name, algo_config, env, env_params) * n_updates * len(seeds)
+    # the env steps this process took (a resumed run's wall time covers only the updates after the resume)
+    steps = int(result.history["env_steps"][:, result.resumed_from or 0:].sum())
     metrics = {
         "algo": name, "scenario": spec.scenario, "seeds": seeds, "n_updates": n_updates,
         "greedy_ticks": greedy, "greedy_ticks_median": median, "greedy_ticks_best": min(greedy),

@@ -18,7 +18,6 @@ from bpjax.agents.common import ENV_AXIS, NonFiniteError, TrainState
 from bpjax.agents.ppo import PPOConfig, make_ppo
 from bpjax.agents.reinforce import ReinforceConfig, make_reinforce
 from bpjax.env.kitchen import Kitchen
-from bpjax.env.rollout import max_decisions
 from bpjax.env.types import EnvParams
 
 ALGORITHMS: dict[str, tuple[type, Callable]] = {"ppo": (PPOConfig, make_ppo),
@@ -58,12 +57,6 @@ def env_mesh(env_batch: int, devices: list | None = None) -> jax.sharding.Mesh |
     if count == 1:
         return None
     return jax.make_mesh((count,), (ENV_AXIS,), (jax.sharding.AxisType.Auto,), devices=devices[:count])
-
-
-def env_steps_per_update(name: str, config: Any, env: Kitchen, env_params: EnvParams) -> int:
-    if name == "ppo":
-        return config.n_envs * config.n_steps
-    return config.n_rollouts * max_decisions(env, env_params)  # fixed-length scans, finished rounds padded
 
 
 @dataclass
