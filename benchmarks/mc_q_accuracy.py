@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import tempfile
 import time
 from pathlib import Path
 
@@ -24,7 +23,7 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from bpjax.config import compose_config
-from bpjax.data import read_traces, write_traces
+from bpjax.data import validate_traces
 from bpjax.data.players import generate_population
 from bpjax.env.config import KitchenSpec
 from bpjax.env.kitchen import make_kitchen
@@ -43,8 +42,7 @@ def main() -> None:
     cfg = compose_config(args.overrides, config_name="pipeline")
     spec = KitchenSpec.from_dict(cfg.kitchen)
     frame, _ = generate_population(spec, OmegaConf.to_container(cfg.population), args.players, args.rounds, cfg.seed)
-    with tempfile.TemporaryDirectory() as folder:
-        traces = read_traces(write_traces(frame, Path(folder) / "t.parquet"))
+    traces = validate_traces(frame)
     start = time.perf_counter()
     q_star = ExactOptimum(ExactSolver(spec)).q_values(traces)
     exact_s = time.perf_counter() - start

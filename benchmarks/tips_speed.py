@@ -11,14 +11,12 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 
 from bpjax.config import compose_config
-from bpjax.data import read_traces, write_traces
+from bpjax.data import validate_traces
 from bpjax.data.players import generate_population
 from bpjax.env.config import KitchenSpec
 from bpjax.tips import decision_table, score_count_tips
@@ -44,8 +42,7 @@ def main() -> None:
     from omegaconf import OmegaConf
 
     frame, _ = generate_population(spec, OmegaConf.to_container(cfg.population), 40, 5, 0)
-    with tempfile.TemporaryDirectory() as folder:
-        traces = read_traces(write_traces(frame, Path(folder) / "t.parquet"))
+    traces = validate_traces(frame)
     start = time.perf_counter()
     table = decision_table(traces, spec)
     q_s = time.perf_counter() - start

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -31,7 +30,7 @@ def main(cfg: DictConfig) -> None:
     import pandas as pd
 
     from bpjax.data.players import generate_population
-    from bpjax.data.traces import TraceError, read_traces, write_traces
+    from bpjax.data.traces import TraceError, read_traces, validate_traces, write_traces
     from bpjax.env.kitchen import make_kitchen
     from bpjax.env.reference import ReferenceKitchen
     from bpjax.imitation.evaluate import (held_out_accuracy, occupancy_distance, play_rounds,
@@ -99,8 +98,7 @@ def main(cfg: DictConfig) -> None:
     if cfg.traces is None:  # the TV a perfect imitator would get: fresh players of the population, as many rounds
         frame, _ = generate_population(spec, OmegaConf.to_container(cfg.population, resolve=True),
                                        max(1, cfg.eval_rounds // cfg.rounds), cfg.rounds, cfg.seed + 1)
-        with tempfile.TemporaryDirectory() as folder:
-            fresh = read_traces(write_traces(frame, Path(folder) / "traces.parquet"))
+        fresh = validate_traces(frame, "fresh players")
         metrics["occupancy_tv_floor"] = occupancy_distance(
             state_action_pairs(fresh.obs, fresh.action), trainee_pairs)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bpjax.data import TraceError, append_trace_rows, read_traces, record_episode, write_traces
+from bpjax.data import (TraceError, append_trace_rows, read_traces, record_episode, validate_traces,
+                        write_traces)
 from bpjax.env.kitchen import make_kitchen
 from bpjax.env.reference import ReferenceKitchen
 from tests.conftest import spec_for
@@ -144,6 +145,16 @@ def test_skip_invalid_reports_every_rejected_round(tmp_path, frame):
     assert traces.rejected[1].startswith("episode e7:") and "unknown slot 99" in traces.rejected[1]
     assert set(traces.rounds["episode_id"]) == {f"e{i}" for i in range(12)} - {"e3", "e7"}
     assert len(traces.obs) == len(traces.frame) == (~frame["episode_id"].isin(["e3", "e7"])).sum()
+
+
+def test_an_in_memory_frame_validates_like_its_file(tmp_path, frame):
+    from_file = read_traces(write_traces(frame, tmp_path / "t.parquet"))
+    in_memory = validate_traces(frame, "generated")
+    np.testing.assert_array_equal(in_memory.obs, from_file.obs)
+    np.testing.assert_array_equal(in_memory.action, from_file.action)
+    pd.testing.assert_frame_equal(in_memory.rounds, from_file.rounds)
+    with pytest.raises(TraceError, match=r"^generated, row \d+: unknown worker 'pastry_chef'"):
+        validate_traces(corrupt(frame, first_assignment(frame), worker="pastry_chef"), "generated")
 
 
 def test_a_file_whose_every_round_is_rejected_loads_empty(tmp_path, frame):

@@ -136,6 +136,13 @@ def read_traces(path: str | Path, skip_invalid: bool = False) -> TraceSet:
         if isinstance(error, TraceError):
             raise
         raise TraceError(f"{path}: cannot be read ({error})") from error
+    return validate_traces(frame, path, skip_invalid)
+
+
+def validate_traces(frame: pd.DataFrame, source: str | Path = "traces", skip_invalid: bool = False) -> TraceSet:
+    """Validate an in-memory trace frame exactly as :func:`read_traces` validates a file (errors name
+    `source`), e.g. freshly generated rounds, without a round trip through a file."""
+    path = Path(source)
     missing = [c for c in TRACE_COLUMNS if c not in frame.columns]
     if missing:
         raise TraceError(f"{path}: missing column(s) {', '.join(missing)}")
