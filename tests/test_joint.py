@@ -7,6 +7,7 @@ import random
 import jax
 import pytest
 
+from bpjax.env.convert import from_reference, to_reference
 from bpjax.env.joint import action_pair, actions_to_joint, joint_to_actions, play_joint
 from bpjax.env.kitchen import make_kitchen
 from bpjax.env.reference import ReferenceKitchen
@@ -58,3 +59,18 @@ def test_play_joint_rejects_an_illegal_assignment():
     # slot 1 (cook burger #1) is not available before its chop is done
     with pytest.raises(ValueError, match="tick 0: assigning worker 0 to slot 1 is illegal"):
         play_joint(ref.step, lambda s: s.tick, ref.reset(), [(0, 1)], ref.n_workers, ref.n_slots)
+
+
+def test_state_conversion_round_trips_along_random_play(paper_spec):
+    """to_reference(from_reference(s)) == s and the JAX env steps a converted state as the reference does."""
+    ref, (env, params) = ReferenceKitchen(paper_spec.to_dict()), make_kitchen(paper_spec)
+    step = jax.jit(lambda s, a: env.step_env(None, s, a, params)[0])
+    rng, state = random.Random(0), ref.reset()
+    for _ in range(60):
+        if any(ref.is_over(state)):
+            state = ref.reset()
+        assert to_reference(from_reference(state), ref.n_slots) == state
+        action = rng.choice(ref.legal_actions(state))
+        nxt = ref.step(state, action)[0]
+        assert to_reference(step(from_reference(state), action), ref.n_slots) == nxt
+        state = nxt

@@ -8,6 +8,7 @@ import numpy as np
 
 from bpjax.agents.baselines import greedy, random_legal
 from bpjax.agents.qvalues import monte_carlo_q
+from bpjax.env.convert import to_reference
 from bpjax.env.kitchen import make_kitchen
 from bpjax.env.rollout import run_episodes
 from bpjax.solve.solver import ExactSolver
@@ -42,7 +43,7 @@ def test_monte_carlo_q_of_a_deterministic_policy_is_exact_and_below_q_star():
     q_greedy_one = monte_carlo_q(env, env_params, greedy(env), batch, actions, jax.random.key(1), n_rollouts=1)
     q_greedy_many = monte_carlo_q(env, env_params, greedy(env), batch, actions, jax.random.key(2), n_rollouts=4)
     np.testing.assert_array_equal(q_greedy_one, q_greedy_many)  # deterministic policy: no variance
-    q_star = np.array([solver.q_values(solver.reference_state(s))[a] for s, a in pairs])
+    q_star = np.array([solver.q_values(to_reference(s, spec.n_slots))[a] for s, a in pairs])
     assert np.all(np.asarray(q_greedy_one) <= q_star + 1e-6)
     assert np.all(q_star < 0)
 
@@ -66,5 +67,5 @@ def test_monte_carlo_q_of_random_play_converges_to_its_mean():
     first = np.asarray(monte_carlo_q(env, env_params, random_legal(env), batch, actions, jax.random.key(3), 512))
     second = np.asarray(monte_carlo_q(env, env_params, random_legal(env), batch, actions, jax.random.key(4), 512))
     assert np.all(np.abs(first - second) < 1.0)  # returns spread ~4 ticks: standard error ~0.2 per estimate
-    q_star = solver.q_values(solver.reference_state(state))[np.asarray(actions)]
+    q_star = solver.q_values(to_reference(state, spec.n_slots))[np.asarray(actions)]
     assert np.all(first <= q_star) and np.all(first >= -spec.max_ticks)

@@ -5,7 +5,7 @@
   action, rollout) runs in one vmapped loop; :func:`make_q_evaluator` runs any number of pairs in chunks
   through one compiled function, :func:`monte_carlo_q_table` fills Q[N, A] for every legal action.
 * Exact Q*(s, a) from the solver (``bpjax.solve.solver.ExactSolver.q_values`` on
-  ``reference_state(env_state)``) where the kitchen is small enough to solve.
+  ``bpjax.env.convert.to_reference(env_state)``) where the kitchen is small enough to solve.
 
 Tips use the exact Q* where the solver finishes within its state budget (every shipped kitchen solves in
 seconds); Monte-Carlo Q of a learned π* is the fallback (``bpjax.tips.optimum``).

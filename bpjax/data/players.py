@@ -25,17 +25,11 @@ import pandas as pd
 
 from bpjax.data.traces import record_episode
 from bpjax.env.config import ConfigError, KitchenSpec
+from bpjax.env.legality import assignments_of
 from bpjax.env.reference import RefState
 from bpjax.solve.solver import ExactSolver
 
 BASES = ("greedy", "keep_busy", "optimal")
-
-
-def assignments_of(solver: ExactSolver, legal: list[int], worker: int, task_type: int) -> list[int]:
-    """The assignment actions among `legal` that give `worker` a subtask of `task_type`."""
-    n_slots, spec = solver.sim.n_slots, solver.spec
-    return [a for a in legal if a < solver.sim.end_tick_action and a // n_slots == worker
-            and spec.slot_subtask(a % n_slots).task_type == task_type]
 
 
 @dataclass(frozen=True)
@@ -108,7 +102,7 @@ class SyntheticPlayer:
         if rng.random() < self.profile.epsilon:
             return rng.choice(legal)
         for worker, task_type in self._flaw_actions:
-            options = assignments_of(self.solver, legal, worker, task_type)
+            options = assignments_of(self.solver.spec, legal, worker, task_type)
             if options and rng.random() < self.profile.flaw_rate:
                 return options[0]
         if self.profile.base == "optimal" or rng.random() < self.profile.p_optimal(round_number):

@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from bpjax.env.config import ConfigError, KitchenSpec
+from bpjax.env.legality import why_illegal
 from bpjax.env.reference import ReferenceKitchen, RefState
 
 TRACE_COLUMNS = ("player_id", "round", "episode_id", "tick", "worker", "slot", "kitchen")
@@ -274,16 +275,3 @@ def _replay(ref: ReferenceKitchen, spec: KitchenSpec, rows: pd.DataFrame):
         over = ref.is_over(state)
     return obs, masks, actions, states, state.tick, over[0], any(over)
 
-
-def why_illegal(ref: ReferenceKitchen, spec: KitchenSpec, state: RefState, worker: int, slot: int) -> str:
-    """Why assigning `worker` to `slot` is not in the action mask at `state` (it must not be)."""
-    if state.worker_slot[worker] is not None:
-        return "the worker is busy"
-    if ref.duration(worker, slot) is None:
-        return "the worker cannot do that task" if spec.slot_subtask(slot) else "that slot is padding"
-    if state.done[slot] or slot in state.worker_slot:
-        return "the subtask is already started"
-    if ref.slot_arrival[slot] > state.tick:
-        return f"the subtask is not available yet (its order arrives at tick {ref.slot_arrival[slot]})"
-    waiting = [spec.slot_label(p) for p in ref.slot_predecessors[slot] if not state.done[p]]
-    return f"the subtask is not available yet (it waits for {', '.join(waiting)})"

@@ -24,9 +24,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from bpjax.data.traces import append_trace_rows, kitchen_column, trace_row, why_illegal
+from bpjax.data.traces import append_trace_rows, kitchen_column, trace_row
 from bpjax.env.config import KitchenSpec
 from bpjax.env.joint import action_pair, assignment_action
+from bpjax.env.legality import why_illegal
 from bpjax.env.reference import ReferenceKitchen, RefState
 
 PARTICIPANT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")

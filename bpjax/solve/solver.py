@@ -99,16 +99,6 @@ class ExactSolver:
             orders.append((dish, max(self._order_arrival[order] - state.tick, 0), tuple(signature)))
         return tuple(sorted(orders))
 
-    def reference_state(self, env_state) -> RefState:
-        """The reference simulator's view of one (unbatched) JAX env state, to ask for Q* at trace states."""
-        done = int(env_state.done)
-        slots = [int(s) for s in env_state.worker_slot]
-        until = [int(u) for u in env_state.worker_until]
-        return RefState(tick=int(env_state.tick),
-                        done=tuple(bool((done >> s) & 1) for s in range(self.sim.n_slots)),
-                        worker_slot=tuple(None if s < 0 else s for s in slots),
-                        worker_finish=tuple(None if s < 0 else u for s, u in zip(slots, until)))
-
     # ---- values ------------------------------------------------------------------------------------
     def ticks_to_go(self, state: RefState) -> int:
         """Minimum ticks from `state` until every order is done (ignoring the horizon)."""

@@ -14,7 +14,7 @@ from typing import Callable, Protocol
 
 import numpy as np
 
-from bpjax.data.players import assignments_of
+from bpjax.env.legality import assignments_of
 from bpjax.env.reference import RefState
 from bpjax.solve.solver import ExactSolver
 from bpjax.tips.optimum import ExactOptimum, LearnedOptimum
@@ -64,7 +64,7 @@ def play_with_tip(solver: ExactSolver, player: Actor, tip: Tip | None, complianc
     while not any(sim.is_over(state)) and state.tick < solver.max_ticks:  # the solver's sim has no horizon
         action = player.act(state, round_number)
         if tip is not None:
-            of_type = assignments_of(solver, sim.legal_actions(state), tip.worker, tip.task_type)
+            of_type = assignments_of(spec, sim.legal_actions(state), tip.worker, tip.task_type)
             if count < tip.times and of_type and rng.random() < compliance:
                 action = of_type[0]
             elif count >= tip.times and action in of_type and rng.random() < compliance:

@@ -1,0 +1,27 @@
+"""Conversions between the JAX env's state (bitmasks, one kitchen) and the reference simulator's state."""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+from bpjax.env.reference import RefState
+from bpjax.env.types import EnvState
+
+
+def to_reference(env_state: EnvState, n_slots: int) -> RefState:
+    """The reference simulator's view of one (unbatched) JAX env state."""
+    done = int(env_state.done)
+    slots = [int(s) for s in env_state.worker_slot]
+    until = [int(u) for u in env_state.worker_until]
+    return RefState(tick=int(env_state.tick),
+                    done=tuple(bool((done >> s) & 1) for s in range(n_slots)),
+                    worker_slot=tuple(None if s < 0 else s for s in slots),
+                    worker_finish=tuple(None if s < 0 else u for s, u in zip(slots, until)))
+
+
+def from_reference(state: RefState) -> EnvState:
+    """The JAX env state (unbatched) of one reference state."""
+    done = sum(1 << s for s, d in enumerate(state.done) if d)
+    return EnvState(tick=jnp.int32(state.tick), done=jnp.uint32(done),
+                    worker_slot=jnp.asarray([-1 if s is None else s for s in state.worker_slot], jnp.int32),
+                    worker_until=jnp.asarray([0 if f is None else f for f in state.worker_finish], jnp.int32))
