@@ -4,7 +4,8 @@ A player is a :class:`PlayerProfile`; at each decision it acts in this order:
 
 1. with probability ``epsilon`` — a uniformly random legal action (slips);
 2. a **flaw** ``(worker, task type)``, with probability ``flaw_rate``: if that worker is idle and a subtask of
-   that type is open to it, assign it (e.g. *the chef plates*, *the server cooks*);
+   that type is open to it, assign it (e.g. *the chef plates*, *the server cooks*); an **avoided** pair
+   ``(worker, task type)`` is never assigned at all (e.g. *the server never cooks*);
 3. with probability ``p_optimal(round)`` — the exact optimal action (argmax Q*, lowest index among ties);
    ``p_optimal`` grows over rounds from ``skill`` toward 1 at rate ``learning`` (people improve with practice);
 4. otherwise its **base** habit: ``greedy`` (first open subtask to the fastest idle worker able to do it),
@@ -36,7 +37,8 @@ BASES = ("greedy", "keep_busy", "optimal")
 class PlayerProfile:
     kind: str                                   # population label, e.g. "chef_plates"
     base: str = "greedy"
-    flaws: tuple[tuple[str, str], ...] = ()     # (worker name, task type)
+    flaws: tuple[tuple[str, str], ...] = ()     # (worker name, task type) done whenever possible
+    avoid: tuple[tuple[str, str], ...] = ()     # (worker name, task type) never done
     flaw_rate: float = 1.0
     epsilon: float = 0.05
     skill: float = 0.0                          # probability of the optimal action in round 1
@@ -46,15 +48,17 @@ class PlayerProfile:
         return 1.0 - (1.0 - self.skill) * (1.0 - self.learning) ** (round_number - 1)
 
     def to_json(self) -> dict[str, Any]:
-        return {**asdict(self), "flaws": [list(f) for f in self.flaws]}
+        return {**asdict(self), "flaws": [list(f) for f in self.flaws], "avoid": [list(f) for f in self.avoid]}
 
 
-def profiles_from_config(population: Sequence[Mapping[str, Any]], spec: KitchenSpec) -> list[
-        tuple[PlayerProfile, float]]:
-    """(profile, population share) pairs from a config list; errors name the field."""
+def profiles_from_config(population: Sequence[Mapping[str, Any]], spec: KitchenSpec, strict: bool = False
+                         ) -> tuple[list[tuple[PlayerProfile, float]], list[str]]:
+    """(profile, population share) pairs from a config list, and notes on what was adapted; errors name the
+    field. A flaw (or avoided pair) naming a worker or task type this kitchen lacks is dropped with a note,
+    so one population serves every scenario — or, with `strict`, is an error."""
     workers, types = {w.name for w in spec.workers}, set(spec.task_types)
     fields = set(PlayerProfile.__dataclass_fields__) | {"share"}
-    out = []
+    out, notes = [], []
     for i, entry in enumerate(population):
         where = f"population[{i}]"
         unknown = set(entry) - fields
@@ -64,21 +68,30 @@ def profiles_from_config(population: Sequence[Mapping[str, Any]], spec: KitchenS
         share = float(entry.pop("share", 1.0))
         if entry.get("base", "greedy") not in BASES:
             raise ConfigError(f"{where}.base: unknown habit {entry['base']!r} (known: {', '.join(BASES)})")
-        flaws = []
-        for j, flaw in enumerate(entry.pop("flaws", []) or []):
-            if len(flaw) != 2 or flaw[0] not in workers or flaw[1] not in types:
-                raise ConfigError(f"{where}.flaws[{j}]: expected [worker, task type] of this kitchen "
-                                  f"(workers {', '.join(sorted(workers))}; types {', '.join(spec.task_types)}), got {flaw}")
-            flaws.append((flaw[0], flaw[1]))
+        pairs = {}
+        for name in ("flaws", "avoid"):
+            pairs[name] = []
+            for j, pair in enumerate(entry.pop(name, []) or []):
+                if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+                    raise ConfigError(f"{where}.{name}[{j}]: expected [worker, task type], got {pair!r}")
+                if pair[0] in workers and pair[1] in types:
+                    pairs[name].append((pair[0], pair[1]))
+                    continue
+                missing = f"no worker {pair[0]!r}" if pair[0] not in workers else f"no task type {pair[1]!r}"
+                if strict:
+                    raise ConfigError(f"{where}.{name}[{j}]: this kitchen has {missing} (workers "
+                                      f"{', '.join(w.name for w in spec.workers)}; types {', '.join(spec.task_types)})")
+                notes.append(f"{where} ({entry.get('kind', '?')}): {name[:-1] if name == 'flaws' else name} "
+                             f"{list(pair)} dropped: this kitchen has {missing}")
         for name in ("flaw_rate", "epsilon", "skill", "learning"):
             if name in entry and not 0.0 <= float(entry[name]) <= 1.0:
                 raise ConfigError(f"{where}.{name}: must be in [0, 1], got {entry[name]}")
         if share <= 0:
             raise ConfigError(f"{where}.share: must be > 0, got {share}")
-        out.append((PlayerProfile(flaws=tuple(flaws), **entry), share))
+        out.append((PlayerProfile(flaws=tuple(pairs["flaws"]), avoid=tuple(pairs["avoid"]), **entry), share))
     if not out:
         raise ConfigError("population: expected at least one kind of player")
-    return out
+    return out, notes
 
 
 @dataclass
@@ -94,33 +107,38 @@ class SyntheticPlayer:
         spec = self.solver.spec
         names = [w.name for w in spec.workers]
         self._flaw_actions = [(names.index(w), spec.task_types.index(k)) for w, k in self.profile.flaws]
+        self._avoided = [(names.index(w), spec.task_types.index(k)) for w, k in self.profile.avoid]
 
     def act(self, state: RefState, round_number: int, forbidden: frozenset[int] = frozenset()) -> int:
-        """The player's action; `forbidden` actions are never taken (a tip the player follows)."""
-        sim, rng = self.solver.sim, self.rng
+        """The player's action; `forbidden` actions are never taken (a tip the player follows). Where the
+        tip leaves only what the player avoids, the tip wins."""
+        sim, rng, spec = self.solver.sim, self.rng, self.solver.spec
         legal = [a for a in sim.legal_actions(state) if a not in forbidden]
+        avoided = {a for worker, task_type in self._avoided for a in assignments_of(spec, legal, worker, task_type)}
+        if len(avoided) < len(legal):
+            forbidden, legal = forbidden | avoided, [a for a in legal if a not in avoided]
+        end = sim.end_tick_action
+        assignments = [a for a in legal if a != end]
         if rng.random() < self.profile.epsilon:
             return rng.choice(legal)
         for worker, task_type in self._flaw_actions:
-            options = assignments_of(self.solver.spec, legal, worker, task_type)
+            options = assignments_of(spec, legal, worker, task_type)
             if options and rng.random() < self.profile.flaw_rate:
                 return options[0]
         if self.profile.base == "optimal" or rng.random() < self.profile.p_optimal(round_number):
             return self.optimal_action(state, forbidden)
         if self.profile.base == "keep_busy":
-            return rng.choice(legal[:-1]) if len(legal) > 1 else legal[-1]
-        return self.greedy_action(state, legal)
+            return rng.choice(assignments) if assignments else end
+        return self.greedy_action(assignments) if assignments else end
 
     def optimal_action(self, state: RefState, forbidden: frozenset[int] = frozenset()) -> int:
         q = self.solver.q_values(state)
         q[list(forbidden)] = -np.inf
         return int(np.argmax(q))
 
-    def greedy_action(self, state: RefState, legal: list[int]) -> int:
+    def greedy_action(self, assignments: list[int]) -> int:
+        """The first open subtask (lowest slot) to the fastest idle worker able to do it."""
         sim = self.solver.sim
-        assignments = legal[:-1]
-        if not assignments:
-            return legal[-1]
         slot = min(a % sim.n_slots for a in assignments)
         candidates = [a for a in assignments if a % sim.n_slots == slot]
         return min(candidates, key=lambda a: (sim.duration(a // sim.n_slots, slot), a))
@@ -135,9 +153,10 @@ class SyntheticPlayer:
 
 
 def generate_population(spec: KitchenSpec, population: Sequence[Mapping[str, Any]], n_players: int, rounds: int,
-                        seed: int) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
-    """Trace rows of `n_players` × `rounds` and the ground truth (one profile per player)."""
-    kinds = profiles_from_config(population, spec)
+                        seed: int, strict: bool = False) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """Trace rows of `n_players` × `rounds` and the ground truth (one profile per player); flaws naming what
+    the kitchen lacks are dropped (see :func:`profiles_from_config`), or an error with `strict`."""
+    kinds, _ = profiles_from_config(population, spec, strict)
     shares = np.asarray([share for _, share in kinds], float)
     counts = np.floor(shares / shares.sum() * n_players).astype(int)
     counts[np.argsort(-(shares / shares.sum() * n_players - counts))[: n_players - counts.sum()]] += 1

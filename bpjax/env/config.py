@@ -7,6 +7,7 @@ naming the offending field instead of a shape error deep inside XLA.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Mapping
 
 MAX_SLOTS = 32  # slot sets are packed into one uint32 bitmask per environment
@@ -67,6 +68,15 @@ class KitchenSpec:
     @property
     def end_tick_action(self) -> int:
         return self.n_workers * self.n_slots
+
+    @cached_property
+    def slot_types(self) -> tuple[int, ...]:
+        """Task type index of every slot; -1 for a padding slot."""
+        return tuple(-1 if (s := self.slot_subtask(slot)) is None else s.task_type for slot in range(self.n_slots))
+
+    def worker_label(self, worker: int) -> str:
+        """A worker's name as people read it ("sous-chef")."""
+        return self.workers[worker].name.replace("_", "-")
 
     def slot_subtask(self, slot: int) -> Subtask | None:
         """The subtask in `slot`, or None for a padding slot."""

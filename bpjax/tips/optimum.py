@@ -22,13 +22,17 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from bpjax.agents.common import greedy_policy, make_greedy_evaluator, sampling_policy
 from bpjax.agents.qvalues import make_q_evaluator, monte_carlo_q_table
 from bpjax.data.traces import TraceSet
 from bpjax.env.config import ConfigError, KitchenSpec
+from bpjax.env.convert import from_reference_batch
+from bpjax.env.joint import play_joint
 from bpjax.env.kitchen import Kitchen
+from bpjax.env.reference import RefState
 from bpjax.env.rollout import replay_states
 from bpjax.env.types import EnvParams, EnvState
 from bpjax.solve.solver import ExactSolver, SolverBudgetExceeded
@@ -49,6 +53,7 @@ def trace_rounds(traces: TraceSet) -> list[np.ndarray]:
 class ExactOptimum:
     solver: ExactSolver
     tolerance: float = 0.0
+    max_optimal_joints: int = 256  # per tick; kitchens with more optimal joints keep the first ones found
 
     def q_values(self, traces: TraceSet) -> np.ndarray:
         return np.stack([self.solver.q_values(state) for state in traces.states])
@@ -63,9 +68,69 @@ class ExactOptimum:
                 state = sim.step(state, int(action))[0]
         return np.asarray(flags, bool)
 
+    def joint_costs(self, states: Sequence[RefState], joints: np.ndarray) -> np.ndarray:
+        """float[M]: ticks from the start of each tick until every order is done when the tick's joint
+        assignment (slot per worker, -1 = none) is played, then the optimum; clipped at the horizon."""
+        sim, n_workers = self.solver.sim, self.solver.spec.n_workers
+        out = np.empty(len(states))
+        for i, (state, joint) in enumerate(zip(states, np.asarray(joints).tolist())):
+            pairs = [(w, s) for w, s in enumerate(joint) if s >= 0]
+            after, _, reward, _, _ = play_joint(sim.step, _tick, state, pairs, n_workers, sim.n_slots)
+            out[i] = min(-reward + self.solver.ticks_to_go(after), self.max_ticks - state.tick)
+        return out
+
+    def values(self, states: Sequence[RefState]) -> np.ndarray:
+        """float[M]: the optimal ticks to go from each state, clipped at the horizon."""
+        return np.asarray([-self.solver.value(state) for state in states], float)
+
+    def optimal_joints(self, states: Sequence[RefState]) -> list[np.ndarray]:
+        """Per state (a tick's start), every optimal joint assignment of that tick: int[n, W]."""
+        return [self._optimal_joints(state) for state in states]
+
+    def _optimal_joints(self, state: RefState) -> np.ndarray:
+        sim, n_workers, n_slots = self.solver.sim, self.solver.spec.n_workers, self.solver.sim.n_slots
+        found: set[frozenset] = set()
+        seen: set[frozenset] = set()
+
+        def walk(current: RefState, pairs: frozenset) -> None:
+            if pairs in seen or len(found) >= self.max_optimal_joints:
+                return
+            seen.add(pairs)
+            q = self.solver.q_values(current, horizon=False)
+            for action in np.flatnonzero(q == q.max()):
+                if action == sim.end_tick_action:
+                    found.add(pairs)
+                    continue
+                pair = divmod(int(action), n_slots)
+                after = sim.step(current, int(action))[0]
+                if after.tick != current.tick or sim.is_over(after)[0]:
+                    found.add(pairs | {pair})
+                else:
+                    walk(after, pairs | {pair})
+
+        if not sim.is_over(state)[0]:
+            walk(state, frozenset())
+        out = np.full((max(len(found), 1), n_workers), -1, np.int64)
+        for row, pairs in enumerate(sorted(found, key=sorted)):
+            for w, slot in pairs:
+                out[row, w] = slot
+        return out
+
+    def suboptimal_joints(self, states: Sequence[RefState], joints: np.ndarray) -> np.ndarray:
+        """bool[M]: the tick's joint assignment loses ticks against the optimum."""
+        return self.joint_costs(states, joints) > self.values(states) + self.tolerance
+
+    @property
+    def max_ticks(self) -> int:
+        return self.solver.max_ticks
+
     def describe(self) -> dict[str, Any]:
         solution = self.solver.solve()
         return {"method": "exact", "optimal_ticks": solution.optimal_ticks, "solver_states": solution.n_states}
+
+
+def _tick(state: RefState) -> int:
+    return state.tick
 
 
 def check_monte_carlo(n_rollouts: int = 16, rollout_policy: str = "sample", estimate: str = "best",
@@ -102,6 +167,12 @@ class LearnedOptimum:
         make = sampling_policy if self.rollout_policy == "sample" else greedy_policy
         self._q = make_q_evaluator(self.env, self.env_params, make(self.env, self.network, self.params),
                                    self.n_rollouts, self.estimate)
+        self._last_step = jax.jit(jax.vmap(lambda state, joint: joint_last_step(self.env, self.env_params, state,
+                                                                               joint)))
+        policy = greedy_policy(self.env, self.network, self.params)
+        # judging many simulated decisions: one deterministic rollout of greedy π* per joint (exact Q of it)
+        self._q_greedy = make_q_evaluator(self.env, self.env_params, policy, 1, "mean")
+        self._greedy_joint = jax.jit(jax.vmap(lambda state: greedy_joint(self.env, self.env_params, policy, state)))
 
     def decision_states(self, rounds: Sequence[Sequence[int]]) -> EnvState:
         """Batched env states before every decision of `rounds`, in order (round by round)."""
@@ -128,6 +199,28 @@ class LearnedOptimum:
         both = jax.tree.map(lambda x: np.concatenate([x, x]), states)
         q = self._q(both, np.r_[taken, best], jax.random.key(self.seed + 1))
         return (taken != best) & (q[: len(taken)] < q[len(taken):] - self.tolerance)
+
+    def joint_costs(self, states: Sequence[RefState], joints: np.ndarray, greedy: bool = False) -> np.ndarray:
+        """float[M]: ticks from each tick's start until done when its joint assignment is played, then π*
+        (Monte-Carlo, as ``q_values``; with `greedy`, one rollout of greedy π*): the joint's last played
+        action is valued where it is taken."""
+        before, last = _padded(self._last_step, len(states), from_reference_batch(states),
+                               jnp.asarray(joints, jnp.int32))
+        q = self._q_greedy if greedy else self._q
+        return -q(before, np.asarray(last), jax.random.key(self.seed + 2))
+
+    def optimal_joints(self, states: Sequence[RefState]) -> list[np.ndarray]:
+        """Per state, π*'s greedy joint assignment of that tick (one): int[1, W]."""
+        joints = np.asarray(_padded(self._greedy_joint, len(states), from_reference_batch(states)))
+        return [row[None] for row in joints]
+
+    def suboptimal_joints(self, states: Sequence[RefState], joints: np.ndarray) -> np.ndarray:
+        """bool[M]: the joint loses more than `tolerance` ticks against π*'s greedy joint, greedy π* acting
+        after both (one deterministic rollout each: cheap enough for every simulated decision)."""
+        greedy = np.concatenate(self.optimal_joints(states))
+        both = self.joint_costs(list(states) * 2, np.concatenate([np.asarray(joints), greedy]), greedy=True)
+        cost, best = both[: len(states)], both[len(states):]
+        return ((np.asarray(joints) != greedy).any(axis=1)) & (cost > best + self.tolerance)
 
     def describe(self) -> dict[str, Any]:
         return {"method": "monte_carlo", "n_rollouts": self.n_rollouts, "rollout_policy": self.rollout_policy,
@@ -171,3 +264,41 @@ def choose_optimum(spec: KitchenSpec, method: str, max_states: int | None,
                               "raise it or use qvalues=auto|monte_carlo") from None
         return learn(f"more than solver_max_states={max_states} states")
     return ExactOptimum(solver)
+
+
+def _padded(function, n: int, *batched):
+    """`function(*batched)` on the leading axis padded to a power of two (one compiled program per size
+    class instead of one per batch length), cut back to `n`."""
+    size = max(64, 1 << max(n - 1, 0).bit_length())
+    padded = jax.tree.map(lambda x: jnp.concatenate([x, jnp.repeat(x[:1], size - n, axis=0)]), batched)
+    return jax.tree.map(lambda x: x[:n], function(*padded))
+
+
+def joint_last_step(env: Kitchen, params: EnvParams, state: EnvState, joint: jax.Array):
+    """(state before the last action, that action) when one tick's joint assignment (int[W], -1 = none) is
+    played from `state`: its assignments in worker order, then "end tick" unless time already moved on."""
+    n_slots, end = env.n_slots, env.end_tick_action
+    previous, current, last = state, state, jnp.int32(end)
+    for w in range(env.n_workers):
+        real = joint[w] >= 0
+        action = jnp.where(real, w * n_slots + joint[w], end)
+        after = env.step_env(None, current, action, params)[0]
+        pick = lambda new, old: jax.tree.map(lambda a, b: jnp.where(real, a, b), new, old)  # noqa: E731
+        previous, last, current = pick(current, previous), jnp.where(real, action, last), pick(after, current)
+    moved = (current.tick != state.tick) | env.is_terminal(current, params) | (current.tick >= params.max_ticks)
+    before = jax.tree.map(lambda a, b: jnp.where(moved, a, b), previous, current)
+    return before, jnp.where(moved, last, end).astype(jnp.int32)
+
+
+def greedy_joint(env: Kitchen, params: EnvParams, policy, state: EnvState) -> jax.Array:
+    """int[W]: the joint assignment `policy` makes in the tick that starts at `state`."""
+    n_slots, end = env.n_slots, env.end_tick_action
+    joint, current, active = jnp.full((env.n_workers,), -1, jnp.int32), state, jnp.bool_(True)
+    for _ in range(env.n_workers + 1):
+        action = policy(None, current, params)
+        assign = active & (action < end)
+        joint = jnp.where(assign & (jnp.arange(env.n_workers) == action // n_slots), action % n_slots, joint)
+        after = env.step_env(None, current, action, params)[0]
+        current = jax.tree.map(lambda a, b: jnp.where(active, a, b), after, current)
+        active = assign & (current.tick == state.tick) & ~env.is_terminal(current, params)
+    return joint

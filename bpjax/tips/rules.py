@@ -1,109 +1,109 @@
-"""Rule-list tips: Bayesian Rule Lists (imodels) on interpretable boolean predicates of the state.
+"""Rule-list tips: Bayesian Rule Lists (imodels) on the named state predicates.
 
-Where the trainee departs from π* at a cost (Q*-loss > 0), what should it have done? For each action family
-"assign <worker> to a <type> subtask" (and "wait": end the tick), a one-vs-rest BRL — imodels' BRL is binary
-and needs 0/1 features — learns "if [state] then [family]" rules from the optimal action at those states.
-Each rule is printed as a sentence with its support (share of the costly decisions it covers) and confidence
-(share of those where π*'s action is in the family).
+Where the trainee departs from π* at a cost (Q-loss > 0 at a decision), what should it have done? For each
+action family — "assign <worker> to a <type> subtask", and "wait" (end the tick) — that π* takes at enough of
+those decisions, a one-vs-rest BRL (imodels' BRL is binary and needs 0/1 features) learns "if [state] then
+[family]" rules from the optimal action there. Each rule becomes a candidate tip of kind "rule", scored and
+simulated like every other tip: its condition is the rule's antecedent, and the earlier rules of its list
+(which take precedence) as "not (...)" clauses. Support and confidence are kept for the report.
 
-BRL settings (documented, config-overridable): `max_iter` 2,000 MCMC iterations per chain (burn-in set to half
-of it: imodels' `set_params(max_iter=...)` alone leaves a stale burn-in), 3 chains, rules of at most 2
-predicates with support ≥ 10%.
+BRL settings (config-overridable): `max_iter` 2,000 MCMC iterations per chain (burn-in set to half of it:
+imodels' `set_params(max_iter=...)` alone leaves a stale burn-in), 3 chains, rules of at most 2 predicates with
+support >= 10%.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Sequence
 
 import numpy as np
 
 from bpjax.env.config import KitchenSpec
-from bpjax.env.reference import ReferenceKitchen, RefState
-
-
-def state_predicates(states: list[RefState], spec: KitchenSpec) -> tuple[np.ndarray, list[str]]:
-    """0/1 features [N, F] with readable names: who is idle, which task types are open to whom, everyone
-    idle, and how many subtasks of each type are done."""
-    n_slots, names, columns = spec.n_slots, [], []
-    type_of = [spec.slot_subtask(s).task_type if spec.slot_subtask(s) else -1 for s in range(n_slots)]
-    sim = ReferenceKitchen(spec.to_dict())
-    opened = [{type_of[s] for s in sim.available_slots(state)} for state in states]
-    for w, worker in enumerate(spec.workers):
-        name = worker.name.replace("_", "-")
-        names.append(f"the {name} is idle")
-        columns.append([state.worker_slot[w] is None for state in states])
-    for k, kind in enumerate(spec.task_types):
-        names.append(f"a {kind} subtask is open")
-        columns.append([k in o for o in opened])
-    names.append("everyone is idle")
-    columns.append([all(s is None for s in state.worker_slot) for state in states])
-    for k, kind in enumerate(spec.task_types):
-        for n in range(1, len(spec.orders)):
-            names.append(f"at least {n} {kind} subtask{'s' if n > 1 else ''} done")
-            columns.append([sum(state.done[s] for s in range(n_slots) if type_of[s] == k) >= n for state in states])
-    return np.asarray(columns, np.int64).T, names
+from bpjax.env.reference import RefState
+from bpjax.tips.candidates import Clause, Tip
+from bpjax.tips.predicates import StateBatch, predicate_names, predicates
 
 
 @dataclass
-class RuleTip:
-    family: str
-    rules: list[str]         # "if A and B then <family>" sentences, in list order
-    support: list[float]
-    confidence: list[float]
+class RuleList:
+    family: str                                   # e.g. "assign the chef to cook"
+    tips: list[Tip] = field(default_factory=list)  # the list's rules that point to the family, in order
+    support: list[float] = field(default_factory=list)     # share of the costly decisions each covers
+    confidence: list[float] = field(default_factory=list)  # share of those where π*'s action is the family
 
 
-def action_families(spec: KitchenSpec, actions: np.ndarray) -> tuple[np.ndarray, list[str]]:
-    """Family index per action: (worker, task type) pairs, then "wait" (end the tick)."""
-    labels = [f"assign the {w.name.replace('_', '-')} to {k}" for w in spec.workers for k in spec.task_types]
-    labels.append("wait (end the tick)")
-    type_of = np.array([spec.slot_subtask(s).task_type if spec.slot_subtask(s) else 0 for s in range(spec.n_slots)])
+def action_families(spec: KitchenSpec, actions: np.ndarray) -> tuple[np.ndarray, list[Tip]]:
+    """Family index per action, and each family's advice: (worker, task type) assignments, then "wait"."""
+    advice = [Tip("rule", "assign", w, k) for w in range(spec.n_workers) for k in range(len(spec.task_types))]
+    advice.append(Tip("rule", "wait"))
+    slot_type = np.maximum(np.asarray(spec.slot_types), 0)
     worker, slot = actions // spec.n_slots, actions % spec.n_slots
-    family = np.where(actions == spec.end_tick_action, len(labels) - 1,
-                      worker * len(spec.task_types) + type_of[np.minimum(slot, spec.n_slots - 1)])
-    return family, labels
+    family = np.where(actions == spec.end_tick_action, len(advice) - 1,
+                      worker * len(spec.task_types) + slot_type[np.minimum(slot, spec.n_slots - 1)])
+    return family, advice
 
 
-def brl_tips(states: list[RefState], q: np.ndarray, action: np.ndarray, spec: KitchenSpec, min_positive: int = 10,
-             max_iter: int = 2000, seed: int = 0, optimal: np.ndarray | None = None) -> list[RuleTip]:
-    """One rule list per action family that π* takes at enough of the trainee's costly decisions (where the
-    action taken is not among the `optimal` ones; by default, where it is below the best Q)."""
+def family_label(tip: Tip, spec: KitchenSpec) -> str:
+    if tip.advice == "wait":
+        return "wait (end the tick)"
+    return f"assign the {spec.worker_label(tip.worker)} to {spec.task_types[tip.task_type]}"
+
+
+def costly_decisions(q: np.ndarray, action: np.ndarray, optimal: np.ndarray | None = None) -> np.ndarray:
+    """bool[N]: decisions whose action is not among the optimal ones (by default: below the best Q)."""
+    rows = np.arange(len(action))
+    return ~optimal[rows, action] if optimal is not None else q[rows, action] < q.max(axis=1)
+
+
+def rule_lists(states: Sequence[RefState], q: np.ndarray, action: np.ndarray, spec: KitchenSpec,
+               optimal: np.ndarray | None = None, min_positive: int = 10, max_iter: int = 2000, seed: int = 0
+               ) -> list[RuleList]:
+    """One rule list per action family that π* takes at enough of the trainee's costly decisions."""
     from imodels import BayesianRuleListClassifier
 
-    rows = np.arange(len(action))
-    costly = ~optimal[rows, action] if optimal is not None else q[rows, action] < q.max(axis=1)
+    costly = costly_decisions(q, action, optimal)
     if not costly.any():
         return []
-    features, names = state_predicates([s for s, c in zip(states, costly) if c], spec)
-    optimal_family, labels = action_families(spec, q[costly].argmax(axis=1))
-    tips = []
-    for family in np.unique(optimal_family):
-        target = (optimal_family == family).astype(int)
+    features = predicates(StateBatch.from_reference([s for s, c in zip(states, costly) if c], spec.n_slots), spec)
+    features = features.astype(np.int64)
+    names = predicate_names(spec)
+    family, advice = action_families(spec, q[costly].argmax(axis=1))
+    out = []
+    for index in np.unique(family):
+        target = (family == index).astype(int)
         if target.sum() < min_positive or target.all():
             continue
         model = BayesianRuleListClassifier(max_iter=max_iter, n_chains=3, maxcardinality=2, minsupport=0.1,
                                            random_state=seed)
         model.burnin = max_iter // 2  # set_params/constructor leave the burn-in of the default max_iter
         model.fit(features, target, feature_names=names)
-        tips.append(_describe(model, features, names, target, labels[family]))
-    return tips
+        out.append(_rules(model, features, target, advice[index], spec))
+    return out
 
 
-def _describe(model, features: np.ndarray, names: list[str], target: np.ndarray, family: str) -> RuleTip:
-    """Sentences, support and confidence of the list's rules that point to <family>. The first rule of a list
-    that holds decides, so each sentence carries the earlier rules as "and not (...)" conditions."""
-    rules, support, confidence, earlier = [], [], [], []
+def _rules(model, features: np.ndarray, target: np.ndarray, advice: Tip, spec: KitchenSpec) -> RuleList:
+    """The list's rules that point to the family (they beat its base rate), as tips. The first rule of a list
+    that holds decides, so each carries the earlier rules' antecedents as negated clauses."""
+    out = RuleList(family_label(advice, spec))
+    implied = advice.implied(spec)
+    earlier: list[tuple[int, ...]] = []
     remaining = np.ones(len(target), bool)
     for antecedent in model.final_itemsets:
         if antecedent == "null":
             break
-        columns = [int(item.split("_", 1)[1]) for item in antecedent]  # imodels names feature i "X_i" (= 1)
-        text = " and ".join(names[c] for c in columns)
-        covered = remaining & np.all(features[:, columns] == 1, axis=1)
+        columns = tuple(int(item.split("_", 1)[1]) for item in antecedent)  # imodels names feature i "X_i"
+        covered = remaining & np.all(features[:, list(columns)] == 1, axis=1)
         if covered.any() and target[covered].mean() > target.mean():
-            unless = "".join(f" and not ({e})" for e in earlier)  # earlier rules of the list take precedence
-            rules.append(f"If {text}{unless}, then {family}.")
-            support.append(float(covered.mean()))
-            confidence.append(float(target[covered].mean()))
-        earlier.append(text)
+            # where the advice applies its implied predicates hold: drop them (a negated clause left empty
+            # can never hold, and then neither can the rule)
+            positive = tuple(c for c in columns if c not in implied)
+            negated = [tuple(c for c in e if c not in implied) for e in earlier]
+            if all(negated):
+                clauses = ((Clause(positive),) if positive else ()) + tuple(Clause(e, negated=True) for e in negated)
+                out.tips.append(Tip("rule", advice.advice, advice.worker, advice.task_type, condition=clauses))
+                out.support.append(float(covered.mean()))
+                out.confidence.append(float(target[covered].mean()))
+        earlier.append(columns)
         remaining &= ~covered
-    return RuleTip(family, rules, support, confidence)
+    return out

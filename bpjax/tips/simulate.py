@@ -1,0 +1,300 @@
+"""What tips are worth when followed: simulated trainees play with and without each tip, side by side.
+
+Every round of every arm (control, and each tip at each compliance) is one environment of a batch of the JAX
+env, stepped in lockstep: one jitted step and one batched choice of the trainees per decision, so the cost is
+the longest round's decisions, not the number of rounds. Arms are paired: trainee i's round r draws the same
+random numbers in every arm (common random numbers), so saved ticks are compared round by round.
+
+**Compliance "replan".** A trainee told a tip keeps choosing its usual way (π_H, or a synthetic player's
+habits), among the actions that satisfy the tip. At each decision tick it follows the tip with probability
+`compliance` (one draw per tick, shared by the arms). Following means, for the tip's worker w and type k:
+
+* never (a count tip with j already done, or j = 0): w is not given a type-k subtask;
+* exactly j, while fewer are done: w may not be left idle while a type-k subtask is open to it (reading
+  "fill": ending the tick is not allowed then) or must take one (reading "eager", and "assign" tips);
+* idle: w is given nothing this tick; wait: nobody is, the tick just ends.
+
+A state or rule tip's condition is read at the start of the tick. Suboptimal decisions are the decision ticks
+whose joint assignment loses ticks against π* (``optimum.suboptimal_joints``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from statistics import NormalDist
+from typing import Protocol, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from bpjax.env.config import KitchenSpec
+from bpjax.env.convert import reference_from_arrays
+from bpjax.env.kitchen import Kitchen
+from bpjax.env.types import EnvParams
+from bpjax.tips.candidates import Tip
+from bpjax.tips.predicates import StateBatch, predicate_names, predicates
+from bpjax.tips.prescribe import Readings, condition_holds
+from bpjax.tips.ticks import IDLE
+
+
+class Chooser(Protocol):
+    """The simulated trainees: an action per row from the allowed mask and one uniform draw per row."""
+
+    def choose(self, rows: np.ndarray, view: "DecisionView", allowed: np.ndarray, uniform: np.ndarray
+               ) -> np.ndarray: ...
+
+
+@dataclass
+class DecisionView:
+    """The batch at one decision, as host arrays (all envs)."""
+
+    obs: np.ndarray           # float32[B, O] (the reference observation)
+    mask: np.ndarray          # bool[B, A]
+    tick: np.ndarray          # int[B]
+    done_bits: np.ndarray     # uint32[B]
+    worker_slot: np.ndarray   # int[B, W]
+    worker_until: np.ndarray  # int[B, W]
+    trainee: np.ndarray       # int[B]: which simulated trainee each env's round belongs to
+    round_number: np.ndarray  # int[B]: 1, 2, ...
+
+    def reference_states(self, rows: np.ndarray, n_slots: int):
+        return reference_from_arrays(self.tick[rows], self.done_bits[rows], self.worker_slot[rows],
+                                     self.worker_until[rows], n_slots)
+
+
+@dataclass
+class PolicyChooser:
+    """π_H (any ``probs(obs, mask)`` trainee policy) sampled by inverse CDF; identical (observation, allowed)
+    rows are predicted once."""
+
+    policy: object
+
+    def choose(self, rows, view, allowed, uniform):
+        keys = np.concatenate([view.obs[rows].view(np.uint8).reshape(len(rows), -1),
+                               allowed[rows].astype(np.uint8)], axis=1)
+        _, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+        probs = self.policy.probs(view.obs[rows][first], allowed[rows][first])[inverse.reshape(-1)]
+        probs = np.where(allowed[rows], probs, 0.0)
+        cumulative = np.cumsum(probs, axis=1)
+        pick = (cumulative < uniform[rows, None] * cumulative[:, -1:]).sum(axis=1)
+        return np.minimum(pick, probs.shape[1] - 1)
+
+
+@dataclass
+class PlayerChooser:
+    """Synthetic players (``bpjax.data.players.SyntheticPlayer``), one per env, each told what is forbidden."""
+
+    players: Sequence  # one per env of the batch
+    n_slots: int
+
+    def choose(self, rows, view, allowed, uniform):
+        states = view.reference_states(rows, self.n_slots)
+        out = np.empty(len(rows), np.int64)
+        for i, (row, state) in enumerate(zip(rows, states)):
+            forbidden = frozenset(np.flatnonzero(view.mask[row] & ~allowed[row]).tolist())
+            out[i] = self.players[row].act(state, int(view.round_number[row]), forbidden)
+        return out
+
+
+@dataclass
+class PlayedRounds:
+    """Every simulated round: ticks, and per decision tick its start state and joint assignment."""
+
+    ticks: np.ndarray               # int[B]
+    tick_round: np.ndarray          # int[D]: the env (round) of each decision tick
+    tick_states: list               # RefState at the start of each decision tick
+    tick_joints: np.ndarray         # int[D, W]
+
+
+def _compiled(env: Kitchen, params: EnvParams):
+    @jax.jit
+    def view(states):
+        obs = jax.vmap(env.get_obs, in_axes=(0, None))(states, params)
+        mask = jax.vmap(env.action_mask, in_axes=(0, None))(states, params)
+        return obs, mask, states.tick, states.done, states.worker_slot, states.worker_until
+
+    @jax.jit
+    def step(states, actions):
+        states, _, terminated, truncated, _ = jax.vmap(env.step_env, in_axes=(None, 0, 0, None))(
+            None, states, actions, params)
+        return states, terminated | truncated
+
+    @jax.jit
+    def initial(n):
+        return jax.vmap(lambda _: env.initial_state(params))(n)
+
+    return view, step, initial
+
+
+def constrain(tip: Tip, allowed: np.ndarray, mask: np.ndarray, count: np.ndarray, features: np.ndarray,
+              spec: KitchenSpec, readings: Readings) -> None:
+    """Remove from `allowed` (in place, rows of one tip) what following the tip rules out now."""
+    n_slots, end = spec.n_slots, spec.end_tick_action
+    holds = condition_holds(tip, features)
+    if tip.advice == "wait":
+        allowed[holds, :end] = False
+        return
+    w = tip.worker
+    own = slice(w * n_slots, (w + 1) * n_slots)
+    if tip.advice == "idle":
+        allowed[holds, own] = False
+        return
+    of_type = np.asarray(spec.slot_types) == tip.task_type
+    open_to_w = (mask[:, own] & of_type).any(axis=1)
+    if tip.advice == "times":
+        done = count[:, w, tip.task_type]
+        never = done >= tip.times
+        allowed[np.ix_(never, np.flatnonzero(of_type) + w * n_slots)] = False
+        force = ~never & open_to_w
+        eager = readings.exactly == "eager"
+    else:
+        force, eager = holds & open_to_w, True
+    allowed[force, end] = False
+    if eager:
+        allowed[np.ix_(force, np.flatnonzero(~of_type) + w * n_slots)] = False
+
+
+def play_arms(env: Kitchen, params: EnvParams, spec: KitchenSpec, chooser_for, arms: Sequence[tuple[Tip | None,
+              float]], n_trainees: int, rounds: int, seed: int, readings: Readings = Readings()
+              ) -> list[PlayedRounds]:
+    """Play `n_trainees` × `rounds` for every arm (tip or None for control, compliance), all in one batch.
+
+    `chooser_for(trainee, round_number)` → a :class:`Chooser`-compatible object for the whole batch is made
+    once from the per-env trainee and round arrays (see :func:`simulate_tips`)."""
+    n_arms, per_arm = len(arms), n_trainees * rounds
+    batch = n_arms * per_arm
+    trainee = np.tile(np.repeat(np.arange(n_trainees), rounds), n_arms)
+    round_number = np.tile(np.tile(np.arange(1, rounds + 1), n_trainees), n_arms)
+    arm = np.repeat(np.arange(n_arms), per_arm)
+    chooser = chooser_for(trainee, round_number)
+    max_steps = spec.n_slots + spec.max_ticks + 2
+    rng = np.random.default_rng(seed)
+    u_decision = rng.random((per_arm, max_steps))[np.tile(np.arange(per_arm), n_arms)]
+    u_tick = rng.random((per_arm, spec.max_ticks + 1))[np.tile(np.arange(per_arm), n_arms)]
+    compliance = np.asarray([c for _, c in arms])[arm]
+
+    view_fn, step_fn, initial_fn = _compiled(env, params)
+    states = initial_fn(jnp.arange(batch))
+    n_workers, n_types = spec.n_workers, len(spec.task_types)
+    slot_type = np.asarray(spec.slot_types)
+    count = np.zeros((batch, n_workers, n_types), np.int64)
+    over = np.zeros(batch, bool)
+    decisions = np.zeros(batch, np.int64)
+    start_tick = np.full(batch, -1)
+    features = np.zeros((batch, len(predicate_names(spec))), bool)
+    comply = np.zeros(batch, bool)
+    # the decision ticks, in the order they open: env, start state, joint assignment
+    log_env = np.zeros(batch * (spec.max_ticks + 1), np.int64)
+    log_joint = np.full((len(log_env), n_workers), IDLE, np.int64)
+    log_state: list = []
+    current = np.zeros(batch, np.int64)  # each env's open decision tick in the log
+    tips = [tip for tip, _ in arms]
+    while not over.all():
+        obs, mask, tick, done_bits, worker_slot, worker_until = (np.asarray(x) for x in view_fn(states))
+        view = DecisionView(obs, mask, tick, done_bits, worker_slot, worker_until, trainee, round_number)
+        live = np.flatnonzero(~over)
+        opened = live[tick[live] != start_tick[live]]
+        if len(opened):
+            features[opened] = predicates(StateBatch.from_bits(tick, worker_slot, done_bits, spec.n_slots)
+                                          .take(opened), spec)
+            start_tick[opened] = tick[opened]
+            comply[opened] = u_tick[opened, np.minimum(tick[opened], spec.max_ticks)] < compliance[opened]
+            current[opened] = len(log_state) + np.arange(len(opened))
+            log_env[current[opened]] = opened
+            log_state += view.reference_states(opened, spec.n_slots)
+        allowed = mask.copy()
+        for index, tip in enumerate(tips):
+            rows = live[(arm[live] == index) & comply[live]] if tip is not None else ()
+            if len(rows):
+                sub = allowed[rows]
+                constrain(tip, sub, mask[rows], count[rows], features[rows], spec, readings)
+                allowed[rows] = sub
+        uniform = u_decision[np.arange(batch), np.minimum(decisions, max_steps - 1)]
+        action = np.full(batch, spec.end_tick_action, np.int64)  # ended rounds: a no-op
+        action[live] = chooser.choose(live, view, allowed, uniform)
+        assign = live[action[live] < spec.end_tick_action]
+        workers, slots = action[assign] // spec.n_slots, action[assign] % spec.n_slots
+        count[assign, workers, slot_type[slots]] += 1
+        log_joint[current[assign], workers] = slots
+        decisions[live] += 1
+        states, ended = step_fn(states, jnp.asarray(action, jnp.int32))
+        over |= np.asarray(ended)
+    ticks = np.asarray(view_fn(states)[2])
+    n_logged = len(log_state)
+    envs, joints = log_env[:n_logged], log_joint[:n_logged]
+    return [_select(ticks, envs, log_state, joints, arm == a) for a in range(n_arms)]
+
+
+def _select(ticks, envs, tick_states, joints, in_arm: np.ndarray) -> PlayedRounds:
+    index = np.flatnonzero(in_arm)
+    position = np.full(len(in_arm), -1)
+    position[index] = np.arange(len(index))
+    keep = np.flatnonzero(in_arm[envs])
+    return PlayedRounds(ticks[index], position[envs[keep]], [tick_states[i] for i in keep], joints[keep])
+
+
+@dataclass
+class TipEvaluation:
+    compliance: float
+    control_ticks: float
+    tip_ticks: float
+    saved: float                    # control - tip, mean ticks per round
+    saved_ci: tuple[float, float]   # normal interval of the paired mean (simultaneous over the tips simulated)
+    control_suboptimal: float       # share of decision ticks whose joint loses ticks against π*
+    tip_suboptimal: float
+    by_round: list[dict]
+
+
+def suboptimal_by_round(played: PlayedRounds, optimum) -> np.ndarray:
+    """float[B, 2]: (suboptimal decision ticks, decision ticks) of every round."""
+    bad = optimum.suboptimal_joints(played.tick_states, played.tick_joints)
+    n = len(played.ticks)
+    return np.stack([np.bincount(played.tick_round, weights=bad, minlength=n),
+                     np.bincount(played.tick_round, minlength=n).astype(float)], axis=1)
+
+
+def interval_z(confidence: float, comparisons: int = 1) -> float:
+    """Normal quantile of a two-sided interval at `confidence`, simultaneous over `comparisons` (Bonferroni)."""
+    return NormalDist().inv_cdf(1 - (1 - confidence) / (2 * max(comparisons, 1)))
+
+
+def paired_summary(control: np.ndarray, treated: np.ndarray, z: float = 1.96) -> tuple[float, tuple[float, float]]:
+    """Mean ticks saved per paired round and its normal interval."""
+    saved = control - treated
+    half = z * saved.std(ddof=1) / np.sqrt(len(saved)) if len(saved) > 1 else float("nan")
+    return float(saved.mean()), (float(saved.mean() - half), float(saved.mean() + half))
+
+
+def simulate_tips(env: Kitchen, params: EnvParams, spec: KitchenSpec, chooser_for, tips: Sequence[Tip],
+                  optimum, compliances: Sequence[float] = (1.0,), n_trainees: int = 20, rounds: int = 2,
+                  seed: int = 0, readings: Readings = Readings(), confidence: float = 0.95
+                  ) -> tuple[dict, list[list[TipEvaluation]]]:
+    """Control and every tip × compliance in one batch. Returns (the control arm's summary, per tip its
+    evaluations in the order of `compliances`). Intervals are at `confidence`, simultaneous over the tips
+    (Bonferroni): the chance that any interval misses its tip's true gain under π_H is at most 1 - confidence."""
+    z = interval_z(confidence, len(tips))
+    arms = [(None, 0.0)] + [(tip, c) for tip in tips for c in compliances]
+    played = play_arms(env, params, spec, chooser_for, arms, n_trainees, rounds, seed, readings)
+    bad = [suboptimal_by_round(p, optimum) for p in played]
+    round_number = np.tile(np.arange(1, rounds + 1), n_trainees)
+    control, control_bad = played[0].ticks.astype(float), bad[0]
+    out = []
+    for t in range(len(tips)):
+        per_tip = []
+        for c, compliance in enumerate(compliances):
+            index = 1 + t * len(compliances) + c
+            treated, treated_bad = played[index].ticks.astype(float), bad[index]
+            saved, ci = paired_summary(control, treated, z)
+            by_round = [{"round": r, "control_ticks": float(control[round_number == r].mean()),
+                         "tip_ticks": float(treated[round_number == r].mean()),
+                         "control_suboptimal": _rate(control_bad[round_number == r]),
+                         "tip_suboptimal": _rate(treated_bad[round_number == r])} for r in range(1, rounds + 1)]
+            per_tip.append(TipEvaluation(compliance, float(control.mean()), float(treated.mean()), saved, ci,
+                                         _rate(control_bad), _rate(treated_bad), by_round))
+        out.append(per_tip)
+    return {"ticks": float(control.mean()), "suboptimal": _rate(control_bad)}, out
+
+
+def _rate(counts: np.ndarray) -> float:
+    return float(counts[:, 0].sum() / max(counts[:, 1].sum(), 1.0))
