@@ -1,7 +1,11 @@
-"""Tip-mining speed: scoring every candidate tip over ~100,000 decisions, and the BRL stage on ~10,000 rows.
+"""Where the tip stage's time goes, and the simulation against stepping the reference one decision at a time.
 
-Exact Q* is computed for the decisions of a real synthetic population (about 1 ms each, in Python), then the
-decision table is tiled to the target size (rounds renumbered), so the timing is of the scoring itself.
+On the pipeline's default population (bottom quartile of `--players` x 5 rounds, π_H a forest, exact Q*):
+the per-tick table, scoring every candidate (count, state and rule tips), the Bayesian rule lists, and the
+simulation of the top candidates (every arm one batch of the JAX env, stepped in lockstep with one batched
+π_H prediction per decision). Side by side in the same run: the same control rounds played the obvious way —
+one round at a time on the reference simulator, one π_H prediction per decision — timed on `--baseline-rounds`
+rounds and compared per round.
 
     python benchmarks/tips_speed.py --json tips_speed.json
 """
@@ -10,61 +14,99 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import time
+from dataclasses import replace
 
 import numpy as np
+from omegaconf import OmegaConf
 
 from bpjax.config import compose_config
 from bpjax.data import validate_traces
 from bpjax.data.players import generate_population
 from bpjax.env.config import KitchenSpec
-from bpjax.tips import decision_table, score_count_tips
-from bpjax.tips.rules import brl_tips
+from bpjax.env.kitchen import make_kitchen
+from bpjax.env.reference import ReferenceKitchen
+from bpjax.imitation import make_policy
+from bpjax.solve.solver import ExactSolver
+from bpjax.tips.optimum import ExactOptimum
+from bpjax.tips.recommend import TipSettings, candidate_tips, to_simulate
+from bpjax.tips.rules import rule_lists
+from bpjax.tips.score import score_tips
+from bpjax.tips.simulate import PolicyChooser, simulate_tips
+from bpjax.tips.ticks import tick_table
 
 
-def tile(table: dict, copies: int) -> dict:
-    n_rounds = table["round"].max() + 1
-    out = {k: np.concatenate([v] * copies) for k, v in table.items() if k != "slot_type"}
-    out["round"] = np.concatenate([table["round"] + i * n_rounds for i in range(copies)])
-    out["slot_type"] = table["slot_type"]
-    return out
+def stepwise_rounds(policy, spec: KitchenSpec, n_rounds: int, seed: int) -> float:
+    """Seconds per round of π_H played one decision at a time on the reference simulator."""
+    ref, rng = ReferenceKitchen(spec.to_dict()), np.random.default_rng(seed)
+    start = time.perf_counter()
+    for _ in range(n_rounds):
+        state = ref.reset()
+        while not any(ref.is_over(state)):
+            probs = policy.probs(np.asarray([ref.observation(state)], np.float32), np.asarray([ref.action_mask(state)]))[0]
+            state = ref.step(state, int(rng.choice(len(probs), p=probs)))[0]
+    return (time.perf_counter() - start) / n_rounds
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--decisions", type=int, default=100_000)
-    parser.add_argument("--brl-rows", type=int, default=10_000)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--players", type=int, default=40)
+    parser.add_argument("--baseline-rounds", type=int, default=20)
     parser.add_argument("--json")
     args = parser.parse_args()
     cfg = compose_config([], config_name="pipeline")
     spec = KitchenSpec.from_dict(cfg.kitchen)
-    from omegaconf import OmegaConf
-
-    frame, _ = generate_population(spec, OmegaConf.to_container(cfg.population), 40, 5, 0)
+    env, params = make_kitchen(spec)
+    frame, _ = generate_population(spec, OmegaConf.to_container(cfg.population), args.players, 5, 0)
     traces = validate_traces(frame)
-    start = time.perf_counter()
-    table = decision_table(traces, spec)
-    q_s = time.perf_counter() - start
-    n = len(table["action"])
-    big = tile(table, -(-args.decisions // n))
-    start = time.perf_counter()
-    scores = score_count_tips(big, spec)
-    score_s = time.perf_counter() - start
-    print(f"exact Q* for {n} decisions: {q_s:.2f} s ({1000 * q_s / n:.2f} ms each)")
-    print(f"scoring {len(scores)} candidate tips over {len(big['action']):,} decisions: {score_s:.3f} s")
+    per_player = traces.rounds.groupby("player_id")["ticks"].mean()
+    bottom = set(per_player[per_player >= per_player.quantile(0.75)].index)
+    rows = traces.frame["player_id"].isin(bottom).to_numpy()
+    traces = replace(traces, frame=traces.frame[rows].reset_index(drop=True), obs=traces.obs[rows],
+                     mask=traces.mask[rows], action=traces.action[rows],
+                     states=[s for s, keep in zip(traces.states, rows) if keep],
+                     rounds=traces.rounds[traces.rounds["player_id"].isin(bottom)])
+    policy = make_policy("forest", env, params).fit(traces.obs, traces.mask, traces.action)
+    optimum = ExactOptimum(ExactSolver(spec))
+    settings = TipSettings()
+    times = {}
 
-    costly = np.flatnonzero(table["q"][np.arange(n), table["action"]] < table["q"].max(axis=1))
-    reps = -(-args.brl_rows // len(costly))
-    states = [traces.states[i] for i in costly] * reps
-    rows = np.tile(costly, reps)
     start = time.perf_counter()
-    rule_lists = brl_tips(states, table["q"][rows], table["action"][rows], spec)
-    brl_s = time.perf_counter() - start
-    print(f"BRL on {len(rows):,} costly decisions ({len(rule_lists)} action families): {brl_s:.1f} s")
-    results = {"machine": {"platform": platform.platform()}, "q_star_s": q_s, "q_star_decisions": n,
-               "score_decisions": int(len(big["action"])), "score_candidates": len(scores), "score_s": score_s,
-               "brl_rows": int(len(rows)), "brl_families": len(rule_lists), "brl_s": brl_s}
+    optimum.solver.solve()
+    times["solve_s"] = time.perf_counter() - start
+    start = time.perf_counter()
+    table = tick_table(traces, spec, policy.probs(traces.obs, traces.mask))
+    times["tick_table_s"] = time.perf_counter() - start
+    start = time.perf_counter()
+    q = optimum.q_values(traces)
+    lists = rule_lists(traces.states, q, traces.action, spec, optimal=traces.mask & (q >= q.max(axis=1, keepdims=True)))
+    times["rule_lists_s"] = time.perf_counter() - start
+    tips = candidate_tips(spec, settings, lists)
+    start = time.perf_counter()
+    scored = score_tips(table, tips, optimum, settings.readings)
+    times["score_s"] = time.perf_counter() - start
+    chosen = [s.tip for s in to_simulate(scored, settings, lambda s: s.score > 0 and s.support >= 0.1
+                                         and s.disagreement <= 0.5)]
+    chooser = lambda trainee, round_number: PolicyChooser(policy)  # noqa: E731
+    simulate_tips(env, params, spec, chooser, chosen[:1], optimum, (1.0,), 2, 1)  # compile
+    start = time.perf_counter()
+    simulate_tips(env, params, spec, chooser, chosen, optimum, settings.compliance, settings.eval_trainees,
+                  settings.eval_rounds, 0)
+    times["simulate_s"] = time.perf_counter() - start
+    n_sim_rounds = (1 + len(chosen) * len(settings.compliance)) * settings.eval_trainees * settings.eval_rounds
+    stepwise_per_round = stepwise_rounds(policy, spec, args.baseline_rounds, 0)
+    results = {
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "load_1m": os.getloadavg()[0]},
+        "decisions": int(len(traces.action)), "decision_ticks": len(table), "candidates": len(tips),
+        "candidates_scored": len(scored), "tips_simulated": len(chosen), "simulated_rounds": n_sim_rounds,
+        **{k: round(v, 3) for k, v in times.items()},
+        "simulate_per_round_ms": round(1000 * times["simulate_s"] / n_sim_rounds, 3),
+        "stepwise_per_round_ms": round(1000 * stepwise_per_round, 3),
+        "simulation_speedup_per_round": round(stepwise_per_round * n_sim_rounds / times["simulate_s"], 1),
+    }
+    print(json.dumps(results, indent=2))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)

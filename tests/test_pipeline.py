@@ -1,5 +1,5 @@
-"""The study end to end on a small population: files written, the top tip names the planted flaw and
-following it gains what its score promises; the baseline ranks tips differently."""
+"""The study end to end: the default pipeline on every shipped scenario writes its files, and on the paper's
+kitchen names the planted flaw with a tip that helps in simulation; tips.json says what each tip is worth."""
 
 from __future__ import annotations
 
@@ -8,25 +8,69 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
+TIP_FIELDS = {"text", "kind", "worker", "task_type", "times", "condition", "score", "support", "disagreement",
+              "simulated_gain", "simulated_gain_ci", "by_compliance", "suboptimal_rate"}
 
 
-def test_pipeline_end_to_end(tmp_path):
-    result = subprocess.run(
-        [sys.executable, "-m", "bpjax.pipeline", f"hydra.run.dir={tmp_path}", "n_players=24", "rounds=3",
-         "tips.top=3", "tips.eval_trainees=8", "tips.compliance=[1.0]"],
-        capture_output=True, text=True, timeout=600, cwd=REPO)
+def run_pipeline(out: Path, *overrides: str) -> subprocess.CompletedProcess:
+    result = subprocess.run([sys.executable, "-m", "bpjax.pipeline", f"hydra.run.dir={out}", *overrides],
+                            capture_output=True, text=True, timeout=900, cwd=REPO)
     assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def test_default_pipeline_on_the_paper_kitchen(tmp_path):
+    result = run_pipeline(tmp_path)
     tips = json.loads((tmp_path / "tips.json").read_text())
-    assert json.loads(result.stdout.strip().splitlines()[-1]) == tips[0]
-    for name in ("report.md", "tip_effect.png", "traces.parquet", "players.json", "rule_lists.json",
-                 "conditional_tips.json"):
+    assert set(tips) >= {"recommended", "candidates", "q_values", "trainees", "settings"}
+    for name in ("report.md", "tip_effect.png", "traces.parquet", "players.json", "rule_lists.json"):
         assert (tmp_path / name).is_file(), name
-    top = tips[0]
-    assert {"text", "score", "support", "simulated_gain"} <= set(top)
-    # the study population plants "the chef plates": the algorithm's top tip names it, and following it helps
-    assert top["text"] == "The chef should never plate."
-    assert top["score"] > 0 and top["simulated_gain_ci"][0] > 0
-    # the state-action-count baseline does not put it first (the two rankings disagree)
-    assert top["baseline_rank"] > 1
-    assert "The chef should never plate." in (tmp_path / "report.md").read_text()
+    for tip in tips["recommended"] + tips["candidates"]:
+        assert TIP_FIELDS <= set(tip) and tip["kind"] in ("count", "state", "rule")
+    assert {tip["kind"] for tip in tips["candidates"]} == {"count", "state", "rule"}
+    # the study population plants "the chef plates": the top recommended tip corrects it, and every
+    # recommended tip's simulated gain has its interval above zero, best first
+    top = tips["recommended"][0]
+    assert top["worker"] == "chef" and top["advice"] in ("times", "idle")
+    assert "plate" in (top["task_type"], *" ".join(top["condition"] or []).split())
+    gains = [t["simulated_gain"] for t in tips["recommended"]]
+    assert gains == sorted(gains, reverse=True) and all(t["simulated_gain_ci"][0] > 0 for t in tips["recommended"])
+    assert json.loads(result.stdout.strip().splitlines()[-1])["text"] == top["text"]
+    lines = result.stdout.splitlines()
+    assert any(line.startswith("Recommended") for line in lines)
+    assert any(line.startswith("Best candidate not recommended") for line in lines)
+    report = (tmp_path / "report.md").read_text()
+    assert top["text"] in report and "What the simulation rests on" in report
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("overrides", [["kitchen/scenario=understaffed"], ["kitchen/scenario=practice"]],
+                         ids=["understaffed", "practice"])
+def test_every_shipped_scenario_runs_by_default(tmp_path, overrides):
+    """The default population names workers some kitchens lack: their flaws are dropped with a note."""
+    result = run_pipeline(tmp_path, *overrides, "n_players=16", "rounds=3")
+    tips = json.loads((tmp_path / "tips.json").read_text())
+    assert "note: population[" in result.stdout
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary == ({k: v for k, v in tips["recommended"][0].items() if k != "by_round"}
+                       if tips["recommended"] else {"recommended": None, "message": tips["message"]})
+
+
+def test_a_population_naming_a_missing_worker_is_refused_when_strict(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "bpjax.pipeline", f"hydra.run.dir={tmp_path}",
+                             "kitchen/scenario=understaffed", "strict_population=true"],
+                            capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1] == (
+        "ConfigError: population[1].flaws[0]: this kitchen has no worker 'chef' (workers sous_chef, server; "
+        "types chop, cook, plate)")
+
+
+def test_flawless_trainees_get_no_tip_and_the_pipeline_says_so(tmp_path):
+    result = run_pipeline(tmp_path, "population=experts", "n_players=12", "rounds=3", "tips=algorithm")
+    tips = json.loads((tmp_path / "tips.json").read_text())
+    assert tips["recommended"] == [] and tips["message"] == "no tip found that helps these trainees"
+    assert "No tip recommended: no tip found that helps these trainees" in result.stdout

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bpjax.data import read_traces, write_traces
+from bpjax.data import read_traces, validate_traces, write_traces
 from bpjax.data.players import generate_population, profiles_from_config
 from bpjax.env.config import ConfigError
 from bpjax.solve.solver import solve
@@ -76,15 +76,37 @@ def test_experts_play_the_exact_optimum_and_others_spread(generated):
 
 @pytest.mark.parametrize("entry,message", [
     ({"kind": "x", "base": "lazy"}, r"population\[0\].base: unknown habit 'lazy'"),
-    ({"kind": "x", "flaws": [["pastry_chef", "plate"]]}, r"population\[0\].flaws\[0\]: expected \[worker, task type\]"),
-    ({"kind": "x", "flaws": [["chef", "bake"]]}, r"population\[0\].flaws\[0\]"),
+    ({"kind": "x", "flaws": [["pastry_chef", "plate"]]},
+     r"population\[0\].flaws\[0\]: this kitchen has no worker 'pastry_chef' \(workers chef, sous_chef, server"),
+    ({"kind": "x", "avoid": [["chef", "bake"]]}, r"population\[0\].avoid\[0\]: this kitchen has no task type 'bake'"),
+    ({"kind": "x", "flaws": ["chef"]}, r"population\[0\].flaws\[0\]: expected \[worker, task type\], got 'chef'"),
     ({"kind": "x", "epsilon": 1.5}, r"population\[0\].epsilon: must be in \[0, 1\]"),
     ({"kind": "x", "share": 0}, r"population\[0\].share: must be > 0"),
     ({"kind": "x", "mood": "grumpy"}, r"population\[0\].mood: unknown field"),
 ])
 def test_bad_population_config(entry, message):
     with pytest.raises(ConfigError, match=message):
-        profiles_from_config([entry], spec_for())
+        profiles_from_config([entry], spec_for(), strict=True)
+
+
+def test_flaws_of_missing_workers_are_dropped_with_a_note():
+    """One population serves every scenario: understaffed, the chef's flaw goes (and says so), the rest stays."""
+    population = [{"kind": "chef_plates", "flaws": [["chef", "plate"]]},
+                  {"kind": "server_cooks", "flaws": [["server", "cook"]]}]
+    [(chef, _), (server, _)], notes = profiles_from_config(population, spec_for("kitchen/scenario=understaffed"))
+    assert chef.flaws == () and server.flaws == (("server", "cook"),)
+    assert notes == ["population[0] (chef_plates): flaw ['chef', 'plate'] dropped: this kitchen has no worker 'chef'"]
+
+
+def test_an_avoided_assignment_never_happens():
+    """Players who avoid the server cooking never let it cook, even where the optimum needs it (understaffed)."""
+    spec = spec_for("kitchen/scenario=understaffed")
+    population = [{"kind": "no_server_cook", "base": "optimal", "avoid": [["server", "cook"]], "epsilon": 0.3}]
+    frame, truth = generate_population(spec, population, n_players=4, rounds=2, seed=0)
+    traces = validate_traces(frame)
+    assert share_of(traces.frame, "server", "cook", spec) == 0.0
+    assert truth[0]["avoid"] == [["server", "cook"]]
+    assert (traces.rounds["ticks"] > solve(spec).optimal_ticks).all()
 
 
 def test_generate_cli(tmp_path):

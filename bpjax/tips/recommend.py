@@ -20,7 +20,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any, Mapping
 
-import numpy as np
 
 from bpjax.data.traces import TraceSet
 from bpjax.env.config import ConfigError, KitchenSpec

@@ -23,6 +23,7 @@ from bpjax.env.config import KitchenSpec
 from bpjax.env.reference import RefState
 from bpjax.tips.candidates import Clause, Tip
 from bpjax.tips.predicates import StateBatch, predicate_names, predicates
+from bpjax.tips.prescribe import condition_holds
 
 
 @dataclass
@@ -83,27 +84,28 @@ def rule_lists(states: Sequence[RefState], q: np.ndarray, action: np.ndarray, sp
 
 
 def _rules(model, features: np.ndarray, target: np.ndarray, advice: Tip, spec: KitchenSpec) -> RuleList:
-    """The list's rules that point to the family (they beat its base rate), as tips. The first rule of a list
-    that holds decides, so each carries the earlier rules' antecedents as negated clauses."""
+    """The list's rules as tips. The first rule of a list that holds decides, so each carries the earlier
+    rules' antecedents as negated clauses; predicates the advice implies are dropped (where the tip applies
+    they hold). A rule is kept when the decisions its tip covers (its condition and the implied predicates
+    hold) point to the family more often than the base rate: support and confidence are over those."""
     out = RuleList(family_label(advice, spec))
-    implied = advice.implied(spec)
+    implied = sorted(advice.implied(spec))
+    applicable = features[:, implied].all(axis=1) if implied else np.ones(len(target), bool)
     earlier: list[tuple[int, ...]] = []
-    remaining = np.ones(len(target), bool)
     for antecedent in model.final_itemsets:
         if antecedent == "null":
             break
         columns = tuple(int(item.split("_", 1)[1]) for item in antecedent)  # imodels names feature i "X_i"
-        covered = remaining & np.all(features[:, list(columns)] == 1, axis=1)
-        if covered.any() and target[covered].mean() > target.mean():
-            # where the advice applies its implied predicates hold: drop them (a negated clause left empty
-            # can never hold, and then neither can the rule)
-            positive = tuple(c for c in columns if c not in implied)
-            negated = [tuple(c for c in e if c not in implied) for e in earlier]
-            if all(negated):
-                clauses = ((Clause(positive),) if positive else ()) + tuple(Clause(e, negated=True) for e in negated)
-                out.tips.append(Tip("rule", advice.advice, advice.worker, advice.task_type, condition=clauses))
-                out.support.append(float(covered.mean()))
-                out.confidence.append(float(target[covered].mean()))
+        positive = tuple(c for c in columns if c not in implied)
+        negated = [tuple(c for c in e if c not in implied) for e in earlier]
         earlier.append(columns)
-        remaining &= ~covered
+        if not all(negated):  # a negated clause left empty never holds: nor does the rule
+            continue
+        tip = Tip("rule", advice.advice, advice.worker, advice.task_type,
+                  condition=((Clause(positive),) if positive else ()) + tuple(Clause(e, negated=True) for e in negated))
+        covered = applicable & condition_holds(tip, features)
+        if covered.any() and target[covered].mean() > target.mean():
+            out.tips.append(tip)
+            out.support.append(float(covered.mean()))
+            out.confidence.append(float(target[covered].mean()))
     return out
