@@ -33,10 +33,12 @@ def main() -> None:
     parser.add_argument("--true-trainees", type=int, default=20, help="synthetic players per arm in the truth check")
     parser.add_argument("--populations", default=",".join(POPULATIONS))
     parser.add_argument("--no-rule-lists", action="store_true", help="skip the Bayesian rule lists (faster)")
+    parser.add_argument("--never", default="idle", help="reading of 'never' tips: idle | next")
+    parser.add_argument("--exactly", default="fill", help="reading of 'exactly j' tips: fill | eager")
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args()
     cache, results = {}, []
-    settings = TipSettings(rule_lists=not args.no_rule_lists)
+    settings = TipSettings(rule_lists=not args.no_rule_lists, never=args.never, exactly=args.exactly)
     started = time.perf_counter()
     for name in args.populations.split(","):
         for seed in range(args.seeds):

@@ -41,6 +41,7 @@ def main(cfg: DictConfig) -> None:
     from bpjax.data.traces import TraceError, read_traces, validate_traces, write_traces
     from bpjax.env.kitchen import make_kitchen
     from bpjax.imitation import make_policy
+    from bpjax.imitation.shrinkage import ShrunkPolicy
     from bpjax.tips.optimum import Q_METHODS, check_monte_carlo, choose_optimum, learn_optimum
     from bpjax.tips.recommend import TipSettings, mine_tips
     from bpjax.tips.report import console_lines, tips_json, write_json, write_report
@@ -49,6 +50,8 @@ def main(cfg: DictConfig) -> None:
     say = _progress(time.perf_counter())
     out = Path(HydraConfig.get().runtime.output_dir)
     try:
+        if not cfg.shrinkage >= 0:
+            raise ConfigError(f"shrinkage: expected decisions >= 0, got {cfg.shrinkage}")
         if not 0 < cfg.bottom_quantile <= 1:
             raise ConfigError(f"bottom_quantile: expected a share in (0, 1], got {cfg.bottom_quantile}")
         if cfg.qvalues not in Q_METHODS:
@@ -103,6 +106,9 @@ def main(cfg: DictConfig) -> None:
           f"{rows.sum()} decisions")
     # 2. pi_H; pi* and Q
     say(f"fitting pi_H ({cfg.imitation}) on {rows.sum()} decisions")
+    if cfg.shrinkage > 0 and rows.sum() < len(rows):  # shrunk toward everyone's policy where the data is thin
+        prior = make_policy(cfg.imitation, env, env_params, seed=cfg.seed).fit(traces.obs, traces.mask, traces.action)
+        trainee_policy = ShrunkPolicy(trainee_policy, prior, cfg.shrinkage)
     trainee_policy.fit(subset.obs, subset.mask, subset.action)
     say(f"pi* and Q (qvalues={cfg.qvalues})")
     try:
@@ -117,12 +123,14 @@ def main(cfg: DictConfig) -> None:
     report = mine_tips(subset, spec, env, env_params, optimum, trainee_policy, settings, progress=say)
     trainees = {"players": sorted(bottom), "n_players": len(per_player), "bottom_quantile": cfg.bottom_quantile,
                 "decisions": int(rows.sum()), "decision_ticks": report.n_ticks, "rounds": report.n_rounds,
-                "mean_ticks": round(report.trainee_ticks, 3), "policy": cfg.imitation,
+                "mean_ticks": round(report.trainee_ticks, 3), "policy": cfg.imitation, "shrinkage": cfg.shrinkage,
                 "policy_simulated_ticks": round(report.control["ticks"], 3),
                 "policy_simulated_suboptimal": round(report.control["suboptimal"], 4),
                 "summary": f"{len(per_player)} players; the bottom {cfg.bottom_quantile:.0%} ({len(bottom)} players, "
                            f"mean {per_player[list(bottom)].mean():.2f} ticks, {report.n_ticks} decision ticks) "
-                           f"were fitted with `{cfg.imitation}`."}
+                           f"were fitted with `{cfg.imitation}`"
+                           + (f", shrunk toward all {len(per_player)} players' policy (strength {cfg.shrinkage:g} "
+                              "decisions per state)." if isinstance(trainee_policy, ShrunkPolicy) else ".")}
     payload = tips_json(report, spec, q_source, trainees, {**asdict(settings), "qvalues": cfg.qvalues})
     write_json(out / "tips.json", payload)
     write_json(out / "rule_lists.json", [{"family": r.family, "rules": [t.text(spec) for t in r.tips],

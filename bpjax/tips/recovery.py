@@ -3,7 +3,8 @@ tip stage on their traces, and what the recommended tips really do for those sam
 
 Each population is bpjax's own synthetic players (:mod:`bpjax.data.players`): optimal play with slips plus a
 planted flaw, greedy play, or flawless optimal play. :func:`recover` generates traces, keeps the bottom
-quartile (as the pipeline does), fits π_H (a forest), runs :func:`bpjax.tips.recommend.mine_tips` with exact
+quartile (as the pipeline does), fits π_H (a forest, shrunk toward all players' forest as the pipeline's is),
+runs :func:`bpjax.tips.recommend.mine_tips` with exact
 Q*, then lets the true synthetic players follow every recommended tip (compliance "replan", paired seeds):
 the *true* gain, against which π_H's simulated gain can be judged.
 """
@@ -21,6 +22,7 @@ from bpjax.data.traces import validate_traces
 from bpjax.env.config import KitchenSpec
 from bpjax.env.kitchen import make_kitchen
 from bpjax.imitation import make_policy
+from bpjax.imitation.shrinkage import ShrunkPolicy
 from bpjax.solve.solver import ExactSolver
 from bpjax.tips.optimum import ExactOptimum
 from bpjax.tips.recommend import TipSettings, mine_tips
@@ -42,28 +44,31 @@ POPULATIONS = {
 }
 
 
-def names_flaw(tip_json: dict, flaw: tuple[str, str, str]) -> bool:
-    """The tip is about the flaw's worker and task type, in the direction that corrects it."""
+def names_flaw(tip_json: dict, flaw: tuple[str, str, str], flawed_per_round: float = float("inf")) -> bool:
+    """The tip is about the flaw's worker and task type, in the direction that corrects it: for a flaw the
+    trainees do (`flawed_per_round` times a round, on average), fewer times, or idle where it would; for one
+    they avoid, doing it."""
     worker, kind, direction = flaw
     if tip_json["worker"] != worker:
         return False
-    mentions = tip_json["task_type"] == kind or any(f"a {kind} subtask" in c for c in tip_json["condition"] or [])
-    if direction == "does":  # correct by doing it less: never, or leave the worker idle where it would
-        return mentions and (tip_json["advice"] == "idle" or (tip_json["advice"] == "times" and tip_json["times"] == 0))
+    if direction == "does":
+        if tip_json["advice"] == "times":
+            return tip_json["task_type"] == kind and tip_json["times"] < flawed_per_round
+        return tip_json["advice"] == "idle" and any(f"a {kind} subtask" in c for c in tip_json["condition"] or [])
     return tip_json["task_type"] == kind and tip_json["advice"] in ("times", "assign") and tip_json["times"] != 0
 
 
-def fired_share(traces, spec, worker: str, kind: str) -> float:
-    """Share of decision ticks at which `worker` was given a `kind` subtask."""
+def flaw_counts(traces, spec, worker: str, kind: str) -> tuple[float, float]:
+    """(share of decision ticks at which `worker` was given a `kind` subtask, such assignments per round)."""
     frame = traces.frame
     assign = frame[(frame["worker"] == worker) & (frame["slot"] >= 0)]
     of_kind = assign["slot"].map(lambda s: spec.task_types[spec.slot_types[int(s)]] == kind).sum()
     ticks = frame.groupby(["episode_id", "tick"]).ngroups
-    return float(of_kind / ticks)
+    return float(of_kind / ticks), float(of_kind / frame["episode_id"].nunique())
 
 
 def recover(name: str, seed: int, players: int = 40, rounds: int = 5, settings: TipSettings | None = None,
-            true_trainees: int = 20, cache: dict | None = None) -> dict:
+            true_trainees: int = 20, cache: dict | None = None, shrinkage: float = 5.0) -> dict:
     """One population and seed through the tip stage, with the truth check (see the module docstring)."""
     cache = {} if cache is None else cache
     scenario, population, flaw = POPULATIONS[name]
@@ -82,7 +87,9 @@ def recover(name: str, seed: int, players: int = 40, rounds: int = 5, settings: 
                      mask=traces.mask[rows], action=traces.action[rows],
                      states=[s for s, keep in zip(traces.states, rows) if keep],
                      rounds=traces.rounds[traces.rounds["player_id"].isin(bottom)])
-    policy = make_policy("forest", env, params, seed=seed).fit(subset.obs, subset.mask, subset.action)
+    prior = make_policy("forest", env, params, seed=seed).fit(traces.obs, traces.mask, traces.action)
+    policy = ShrunkPolicy(make_policy("forest", env, params, seed=seed), prior, shrinkage).fit(
+        subset.obs, subset.mask, subset.action)
     settings = replace(settings or TipSettings(), seed=seed)
     report = mine_tips(subset, spec, env, params, optimum, policy, settings)
     recommended = [tip_entry(t.scored, report, spec) for t in report.recommended]
@@ -102,9 +109,9 @@ def recover(name: str, seed: int, players: int = 40, rounds: int = 5, settings: 
     top = recommended[0] if recommended else None
     return {
         "population": name, "seed": seed, "scenario": scenario, "planted": None if flaw is None else list(flaw),
-        "flaw_fired_share": None if flaw is None or flaw[2] != "does" else fired_share(traces, spec, *flaw[:2]),
+        "flaw_fired_share": None if flaw is None or flaw[2] != "does" else flaw_counts(traces, spec, *flaw[:2])[0],
         "top": None if top is None else top["text"],
-        "named": None if flaw is None else bool(top and names_flaw(top, flaw)),
+        "named": None if flaw is None else bool(top and names_flaw(top, flaw, flaw_counts(subset, spec, *flaw[:2])[1])),
         "top_simulated_gain": None if top is None else top["simulated_gain"],
         "top_true_gain": None if not true_gains else round(true_gains[0][0], 3),
         "recommended": [{"text": r["text"], "simulated_gain": r["simulated_gain"],
