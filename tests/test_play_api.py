@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -368,11 +370,24 @@ def test_tip_and_config_errors_name_the_field(tmp_path, capsys):
     ("allowed_hosts=[lab/pc]", r"^allowed_hosts: 'lab/pc' is not a host name or host:port$"),
     ("allowed_hosts=[5]", r"^allowed_hosts: expected a list of strings, got 5$"),
     ("allowed_origins=[lab-pc.local]", r"^allowed_origins: 'lab-pc.local' is not an origin"),
-    ("allowed_origins=['https://lab-pc.local/game']", r"^allowed_origins: 'https://lab-pc.local/game' is not an origin"),
+    ("allowed_origins=['https://lab-pc.local/game']",
+     r"^allowed_origins: 'https://lab-pc.local/game' is not an origin"),
 ])
 def test_server_settings_are_checked_before_serving(override, says):
     with pytest.raises(ConfigError, match=says):
         guard_from_config(compose_config([override], "play"))
+
+
+def test_the_command_line_stops_on_a_bad_setting_with_one_line(tmp_path):
+    """The real command line: one line naming the setting, non-zero exit, no traceback, nothing written."""
+    repo = Path(__file__).resolve().parents[1]
+    for override, says in [("port=70000", "ConfigError: port: expected an integer in 0..65535, got 70000"),
+                           ("join_limit.joins=0", "ConfigError: join_limit.joins: expected an integer in 1..100000")]:
+        done = subprocess.run([sys.executable, "-m", "bpjax.play", override, f"hydra.run.dir={tmp_path}"], cwd=repo,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode != 0 and "Traceback" not in done.stderr
+        assert done.stderr.strip().splitlines()[-1].startswith(says), done.stderr
+        assert not (tmp_path / "traces").exists()
 
 
 def test_good_server_settings_pass():

@@ -45,7 +45,8 @@ async def participant(client: httpx.AsyncClient, pid: str, seed: int) -> tuple[l
 
 async def crowd(url: str) -> list:
     limits = httpx.Limits(max_connections=PARTICIPANTS)
-    async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits, headers={"Origin": url.rstrip("/")}) as client:
+    page = {"Origin": url.rstrip("/")}   # what the page's requests carry
+    async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits, headers=page) as client:
         return await asyncio.wait_for(
             asyncio.gather(*(participant(client, f"load-{i:02d}", i) for i in range(PARTICIPANTS))), TIME_LIMIT_S)
 

@@ -103,7 +103,8 @@ def test_each_refusal_names_the_header_and_writes_nothing(game, case, status, sa
         "null origin": (*move, {**own, "Origin": "null"}),
         "origin on another port": (*move, {**own, "Origin": "http://127.0.0.1:1"}),
         "origin over https": (*move, {**own, "Origin": f"https://127.0.0.1:{port}"}),
-        "foreign referer": (*move, {k: v for k, v in own.items() if k != "Origin"} | {"Referer": "http://evil.example/page?x=1"}),
+        "foreign referer": (*move, {k: v for k, v in own.items() if k != "Origin"}
+                            | {"Referer": "http://evil.example/page?x=1"}),
         "no origin, no referer": (*move, {k: v for k, v in own.items() if k != "Origin"}),
         "text/plain": (*move, {**own, "Content-Type": "text/plain"}),
         "form": (*move, {**own, "Content-Type": "application/x-www-form-urlencoded"}),
@@ -217,7 +218,8 @@ def test_joins_beyond_the_limit_get_429_with_retry_after(tmp_path):
         for pid in ("p9", "p0"):   # new or coming back: every join counts
             response = post(client, "join", participant_id=pid)
             assert response.status_code == 429
-            assert response.json()["error"] == f"too many joins: at most 3 in 60 s; try again in {response.headers['Retry-After']} s"
+            wait = response.headers["Retry-After"]
+            assert response.json()["error"] == f"too many joins: at most 3 in 60 s; try again in {wait} s"
             assert 1 <= int(response.headers["Retry-After"]) <= 60
         assert files(tmp_path) == before
         assert post(client, "start", participant_id="p0").status_code == 200   # playing is not limited

@@ -94,7 +94,8 @@ def test_a_mutated_file_raises_one_trace_error_or_accounts_for_every_row(suffix,
     assert len(lenient.frame) == len(loaded) == len(lenient.action) == len(lenient.obs)
     got = collections.Counter(map(tuple, lenient.frame[list(TRACE_COLUMNS)].itertuples(index=False)))
     assert got == collections.Counter(map(as_loaded, loaded))
-    assert lenient.rounds["episode_id"].is_unique and set(lenient.rounds["episode_id"]) == set(lenient.frame["episode_id"])
+    episodes = lenient.rounds["episode_id"]
+    assert episodes.is_unique and set(episodes) == set(lenient.frame["episode_id"])
     # strict reading raises exactly when something was left out, and says what the first rejection says
     assert (error is not None) == bool(lenient.rejected)
     if error is None:

@@ -477,7 +477,8 @@ def _same_ids(c: _Columns, positions: list[int]) -> None:
         for i in positions:
             if column[i] != column[first]:
                 raise _RoundError(i, f"{name} changes within episode {shown(c.episode_id[first])}: "
-                                     f"{shown(_plain(column[i]))} here, {shown(_plain(column[first]))} on its first row")
+                                     f"{shown(_plain(column[i]))} here, {shown(_plain(column[first]))} "
+                                     "on its first row")
 
 
 def _kitchen(c: _Columns, positions: list[int], parsed: dict, kitchens: dict):

@@ -8,6 +8,7 @@ incomplete. What the server protects, and what not: ``docs/security.md``.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import re
@@ -17,6 +18,7 @@ import sys
 import threading
 from pathlib import Path
 from typing import Iterator
+from urllib.parse import urlsplit
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -128,7 +130,9 @@ def main(cfg: DictConfig) -> None:
     (setup.out_dir / "session.json").write_text(json.dumps(
         {"config": OmegaConf.to_container(cfg, resolve=True), "tip_text": setup.tip}, indent=1))
     print(f"Kitchen game: {url_of(sock)}   traces: {setup.out_dir}   (Ctrl-C stops)", flush=True)
-    app = create_app(setup, guard)
+    # the bound address is served too (0.0.0.0 included: a browser on this machine may open the printed URL)
+    address = urlsplit(url_of(sock)).netloc
+    app = create_app(setup, dataclasses.replace(guard, allowed_hosts=(*guard.allowed_hosts, address)))
     # uvicorn stops on SIGINT and SIGTERM alike, and its shutdown marks the rounds in play incomplete; a
     # request still running gets a few seconds to finish
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=5))

@@ -188,7 +188,7 @@ class RequestGuard:
         server = scope.get("server")
         names = [] if not server else [
             f"{_bracketed(server[0])}:{server[1]}", f"localhost:{server[1]}"]
-        return names + list(self.guard.allowed_hosts)
+        return list(dict.fromkeys(names + list(self.guard.allowed_hosts)))
 
     def host_allowed(self, host: str, scope) -> bool:
         name, port = _split_host(host.strip().lower())
