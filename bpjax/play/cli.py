@@ -134,8 +134,10 @@ def main(cfg: DictConfig) -> None:
     address = urlsplit(url_of(sock)).netloc
     app = create_app(setup, dataclasses.replace(guard, allowed_hosts=(*guard.allowed_hosts, address)))
     # uvicorn stops on SIGINT and SIGTERM alike, and its shutdown marks the rounds in play incomplete; a
-    # request still running gets a few seconds to finish
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=5))
+    # request still running gets a few seconds to finish. Idle connections stay open 75 s (nginx's default),
+    # not uvicorn's 5: closing one as the page sends its next decision on it fails that decision.
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=5,
+                                           timeout_keep_alive=75))
     try:
         server.run(sockets=[sock])
     except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it handled: stopped as asked, no traceback

@@ -199,10 +199,12 @@ def create_app(setup: GameSetup, guard: Guard = Guard()) -> Starlette:
 
 
 def bind(host: str, port: int) -> socket.socket:
-    """A listening-ready socket on (host, port); port 0 picks a free one (read it back from the socket)."""
+    """A listening socket on (host, port); port 0 picks a free one (read it back from the socket). It listens
+    at once, so connections made as soon as the URL is printed wait in the backlog until the server runs."""
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
+    sock.listen(2048)   # uvicorn's own backlog
     return sock
 
 
