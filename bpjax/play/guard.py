@@ -36,7 +36,7 @@ SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 DEFAULT_PORTS = {"http": 80, "https": 443}
 MAX_JOINS = 100_000
 MAX_WINDOW_S = 86_400.0
-_NAME = re.compile(r"[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?|\[[0-9a-f:.]+\]|[0-9a-f:]*:[0-9a-f:.]+")
+_NAME = re.compile(r"[a-z0-9_]([a-z0-9_.-]{0,251}[a-z0-9_])?|\[[0-9a-f:.]+\]|[0-9a-f:]*:[0-9a-f:.]+")
 
 
 @dataclass(frozen=True)
