@@ -1,5 +1,6 @@
 """Browser-game server under load: N scripted participants at once, each playing one round of the paper's
-kitchen (random legal play) against ``python -m bpjax.play`` in its own process on 127.0.0.1.
+kitchen (random legal play) against ``python -m bpjax.play`` in its own process on 127.0.0.1, each sending
+the page's Origin and its secret from its join, as the page does (the join limit is raised to let them in).
 
 Reports decisions per second (every decision is validated, stepped and fsynced before its answer) and the
 latency of each request as the participants saw it; then checks every trace replays.
@@ -27,8 +28,10 @@ from bpjax.play.cli import launched
 
 async def participant(client: httpx.AsyncClient, pid: str, seed: int, latencies: list) -> int:
     rng = random.Random(seed)
-    await client.post("/api/join", json={"participant_id": pid})
-    view = (await client.post("/api/start", json={"participant_id": pid})).json()
+    joined = await client.post("/api/join", json={"participant_id": pid})
+    joined.raise_for_status()
+    auth = {"Authorization": f"Bearer {joined.json()['secret']}"}
+    view = (await client.post("/api/start", json={"participant_id": pid}, headers=auth)).json()
     decisions = 0
     while view["phase"] == "playing":
         if view["legal"] and rng.random() < 0.8:
@@ -37,7 +40,7 @@ async def participant(client: httpx.AsyncClient, pid: str, seed: int, latencies:
         else:
             path, body = "/api/next_tick", {}
         start = time.perf_counter()
-        response = await client.post(path, json={"participant_id": pid, "tick": view["tick"], **body})
+        response = await client.post(path, json={"participant_id": pid, "tick": view["tick"], **body}, headers=auth)
         latencies.append(time.perf_counter() - start)
         response.raise_for_status()
         view = response.json()
@@ -47,7 +50,8 @@ async def participant(client: httpx.AsyncClient, pid: str, seed: int, latencies:
 
 async def crowd(url: str, n: int) -> dict:
     latencies: list = []
-    async with httpx.AsyncClient(base_url=url, timeout=60, limits=httpx.Limits(max_connections=n)) as client:
+    async with httpx.AsyncClient(base_url=url, timeout=60, limits=httpx.Limits(max_connections=n),
+                                 headers={"Origin": url.rstrip("/")}) as client:
         start = time.perf_counter()
         decisions = await asyncio.gather(*(participant(client, f"bench-{i}", i, latencies) for i in range(n)))
         wall = time.perf_counter() - start
@@ -66,7 +70,7 @@ def main() -> None:
     results = []
     for n in [int(x) for x in args.participants.split(",")]:
         with tempfile.TemporaryDirectory() as run_dir:
-            with launched(run_dir, "rounds=1", "practice_rounds=0") as (url, _):
+            with launched(run_dir, "rounds=1", "practice_rounds=0", f"join_limit.joins={max(n, 60)}") as (url, _):
                 result = asyncio.run(crowd(url, n))
             traces = read_traces(Path(run_dir) / "traces")
             result["traces_ok"] = bool(len(traces.rounds) == n and traces.rounds["complete"].all()

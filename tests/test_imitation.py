@@ -179,8 +179,9 @@ def test_imitate_cli_on_a_bad_trace_file_stops_or_skips(tmp_path):
     stopped = subprocess.run(base + [f"hydra.run.dir={tmp_path / 'a'}"], capture_output=True, text=True,
                              timeout=300, cwd=REPO)
     assert stopped.returncode != 0 and "Traceback" not in stopped.stderr
-    assert f"TraceError: {path}, row {row}: unknown worker 'pastry_chef'" in stopped.stderr
+    line = row + 2   # a CSV's rows are numbered by file line (the header is line 1)
+    assert f"TraceError: {path}, row {line}: unknown worker 'pastry_chef'" in stopped.stderr
     skipped = subprocess.run(base + ["skip_invalid=true", f"hydra.run.dir={tmp_path / 'b'}"], capture_output=True,
                              text=True, timeout=300, cwd=REPO)
     assert skipped.returncode == 0, skipped.stderr[-2000:]
-    assert f"rejected episode p0001-r1: {path}, row {row}: unknown worker" in skipped.stdout
+    assert f"rejected episode p0001-r1: {path}, row {line}: unknown worker" in skipped.stdout

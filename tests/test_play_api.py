@@ -1,9 +1,15 @@
 """The browser game's server: every refused request (4xx, nothing changed), traces that replay to the ticks the
-game showed, hidden speeds, incomplete rounds, restart, tips. Against a real uvicorn server on loopback."""
+game showed, hidden speeds, incomplete rounds, restart, tips. Against a real uvicorn server on loopback.
+
+Clients here act like the page: they send its Origin and keep each participant's secret from its join
+(`connect`, `post`, `state`); the refusals of the request guard are tested in test_play_security.py."""
 
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -13,7 +19,7 @@ from omegaconf import OmegaConf
 from bpjax.config import compose_config
 from bpjax.data.traces import read_traces
 from bpjax.env.config import ConfigError, KitchenSpec
-from bpjax.play.cli import launched, load_tip, setup_from_config
+from bpjax.play.cli import guard_from_config, launched, load_tip, setup_from_config
 from bpjax.play.game import GameSetup
 from bpjax.play.server import create_app, running
 
@@ -25,6 +31,29 @@ def kitchen(*overrides: str, skills: dict | None = None) -> KitchenSpec:
     return KitchenSpec.from_dict(config)
 
 
+def connect(url: str, **options) -> httpx.Client:
+    """A client that sends the page's Origin and remembers the secret of each participant it joined."""
+    client = httpx.Client(base_url=url, headers={"Origin": url.rstrip("/")}, timeout=10, **options)
+    client.secrets = {}
+    return client
+
+
+def auth(client, pid) -> dict:
+    secret = client.secrets.get(pid) if isinstance(pid, str) else None
+    return {"Authorization": f"Bearer {secret}"} if secret else {}
+
+
+def post(client, path, **body):
+    response = client.post(f"/api/{path}", json=body, headers=auth(client, body.get("participant_id")))
+    if path == "join" and response.status_code == 200 and "secret" in response.json():
+        client.secrets[body["participant_id"]] = response.json()["secret"]
+    return response
+
+
+def state(client, pid):
+    return client.get("/api/state", params={"participant_id": pid}, headers=auth(client, pid)).json()
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """Study: the paper's kitchen but a server who cannot cook; practice: the default practice kitchen."""
@@ -32,16 +61,8 @@ def server(tmp_path_factory):
     study = kitchen(skills={"chef": [1, 4, 6], "sous_chef": [2, 8, 2], "server": [3, None, 1]})
     setup = setup_from_config(compose_config(["rounds=2"], "play"), out)
     setup = GameSetup(study, 2, out, setup.practice, 1, tip="The chef should never plate.")
-    with running(create_app(setup)) as url, httpx.Client(base_url=url, timeout=10) as client:
+    with running(create_app(setup)) as url, connect(url) as client:
         yield client, out
-
-
-def post(client, path, **body):
-    return client.post(f"/api/{path}", json=body)
-
-
-def state(client, pid):
-    return client.get("/api/state", params={"participant_id": pid}).json()
 
 
 def files(out: Path) -> dict[str, bytes]:
@@ -104,7 +125,8 @@ def test_malformed_requests_change_nothing(server, api_p1, body, status, says):
     client, out = server
     view = state(client, "api-p1")
     before = files(out)
-    response = client.post("/api/assign", content=body, headers={"Content-Type": "application/json"})
+    response = client.post("/api/assign", content=body, headers={"Content-Type": "application/json",
+                                                                  **auth(client, "api-p1")})
     assert response.status_code == status
     assert says in response.json()["error"]
     assert state(client, "api-p1") == view and files(out) == before
@@ -112,15 +134,19 @@ def test_malformed_requests_change_nothing(server, api_p1, body, status, says):
 
 def test_an_oversized_chunked_body_is_cut_off(server):
     client, _ = server
-    response = client.post("/api/join", content=iter([b"x" * 3000, b"x" * 3000]))   # no content-length
+    response = client.post("/api/join", content=iter([b"x" * 3000, b"x" * 3000]),   # no content-length
+                           headers={"Content-Type": "application/json"})
     assert response.status_code == 413 and "over 4096 bytes" in response.json()["error"]
 
 
 def test_unknown_routes_and_methods_answer_json(server):
     client, _ = server
     assert client.get("/api/nothing").json() == {"error": "Not Found"}
-    assert client.get("/api/assign").status_code == 405
-    assert post(client, "state", participant_id="x").status_code == 405
+    response = client.get("/api/assign")
+    assert response.status_code == 405 and response.headers["Allow"] == "POST"
+    response = post(client, "state", participant_id="x")
+    assert response.status_code == 405 and set(response.headers["Allow"].split(", ")) == {"GET", "HEAD"}
+    assert client.options("/api/join").headers["Allow"] == "POST"   # no CORS preflight is ever granted
     assert client.get("/api/state", params={"participant_id": "nobody"}).status_code == 404
 
 
@@ -160,8 +186,7 @@ def test_padding_and_not_yet_arrived_subtasks_are_refused(tmp_path):
     mixed = kitchen("kitchen/orders=pasta_mix")   # burger (3 subtasks) next to pasta (4): slot 7 is padding
     arrivals = kitchen("kitchen/orders=arrivals")  # the third burger arrives at tick 4
     for spec, slot, says in [(mixed, 7, "slot: no subtask 7"), (arrivals, 6, "(its order arrives at tick 4)")]:
-        with running(create_app(GameSetup(spec, 1, tmp_path / spec.orders[2].dish))) as url, \
-                httpx.Client(base_url=url) as client:
+        with running(create_app(GameSetup(spec, 1, tmp_path / spec.orders[2].dish))) as url, connect(url) as client:
             post(client, "join", participant_id="p")
             view = post(client, "start", participant_id="p").json()
             assert len(view["orders"]) == (3 if spec is mixed else 2)  # orders not arrived are not shown
@@ -220,18 +245,22 @@ def _one(client, pid, view, log):
 def test_rounds_left_in_play_are_incomplete_after_restart(tmp_path):
     spec = kitchen()
     setup = GameSetup(spec, 2, tmp_path)
-    with running(create_app(setup)) as url, httpx.Client(base_url=url) as client:
+    with running(create_app(setup)) as url, connect(url) as client:
         post(client, "join", participant_id="p")
         view = post(client, "start", participant_id="p").json()
         for _ in range(3):
             pair = view["legal"][0]
             view = post(client, "assign", participant_id="p", worker=pair["worker"], slot=pair["slot"],
                         tick=view["tick"]).json()
+        secret = client.secrets["p"]
     # the server stopped: the round in play is marked incomplete, its decisions are on disk
     status = json.loads((tmp_path / "p.status.json").read_text())
     assert [r["status"] for r in status["rounds"]] == ["incomplete"]
-    with running(create_app(setup)) as url, httpx.Client(base_url=url) as client:   # restarted
+    with running(create_app(setup)) as url, connect(url) as client:   # restarted: the participant needs the secret
+        assert post(client, "join", participant_id="p").status_code == 401
+        client.secrets["p"] = secret
         view = post(client, "join", participant_id="p").json()
+        assert "secret" not in view   # a secret is given once, at the first join
         assert view["phase"] == "between" and view["next"] == {"stage": "study", "round": 2, "of": 2,
                                                                 "completed": 0, "tip": None}
         assert view["summary"]["status"] == "incomplete"
@@ -246,7 +275,7 @@ def test_rounds_left_in_play_are_incomplete_after_restart(tmp_path):
 
 
 def test_a_killed_server_loses_no_decision_it_answered(tmp_path):
-    with launched(tmp_path, "practice_rounds=0") as (url, process), httpx.Client(base_url=url) as client:
+    with launched(tmp_path, "practice_rounds=0") as (url, process), connect(url) as client:
         post(client, "join", participant_id="p")
         view = post(client, "start", participant_id="p").json()
         log = []
@@ -263,10 +292,34 @@ def test_a_killed_server_loses_no_decision_it_answered(tmp_path):
     assert traces.rounds["ticks"].tolist() == [view["tick"]] and not traces.rounds["complete"].any()
 
 
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_stopped_server_marks_the_round_in_play_incomplete(tmp_path, stop):
+    """`kill` (SIGTERM) or Ctrl-C (SIGINT) of the real command line: it shuts down, marks the round in play
+    incomplete and keeps its decisions; a participant between rounds keeps its status file as it was."""
+    with launched(tmp_path, "practice_rounds=0") as (url, process), connect(url) as client:
+        post(client, "join", participant_id="q")
+        waiting = (tmp_path / "traces" / "q.status.json").read_bytes()
+        post(client, "join", participant_id="p")
+        view = post(client, "start", participant_id="p").json()
+        for _ in range(2):
+            pair = view["legal"][0]
+            view = post(client, "assign", participant_id="p", worker=pair["worker"], slot=pair["slot"],
+                        tick=view["tick"]).json()
+        assert json.loads((tmp_path / "traces" / "p.status.json").read_text())["rounds"][0]["status"] == "playing"
+        process.send_signal(stop)
+        process.wait(30)
+        output = process.stdout.read()
+    assert "Traceback" not in output, output
+    status = json.loads((tmp_path / "traces" / "p.status.json").read_text())
+    assert [r["status"] for r in status["rounds"]] == ["incomplete"]
+    assert (tmp_path / "traces" / "q.status.json").read_bytes() == waiting
+    assert len(read_traces(tmp_path / "traces" / "p.csv").frame) == 2
+
+
 def test_finished_participant_is_refused_and_tip_only_in_study_rounds(tmp_path):
     setup = setup_from_config(compose_config(["rounds=1", "practice_rounds=1"], "play"), tmp_path)
     setup = GameSetup(setup.study, 1, tmp_path, setup.practice, 1, tip="Chop first.")
-    with running(create_app(setup)) as url, httpx.Client(base_url=url) as client:
+    with running(create_app(setup)) as url, connect(url) as client:
         view = post(client, "join", participant_id="p").json()
         assert view["next"]["tip"] is None
         view = play(client, "p", post(client, "start", participant_id="p").json())
@@ -295,7 +348,52 @@ def test_tip_and_config_errors_name_the_field(tmp_path, capsys):
                             ([f"tip.file={tips}", "tip.show=true", "tip.rank=3"], "tip.rank: no tip of rank 3"),
                             ([f"tip.file={tmp_path / 'bad.json'}", "tip.show=true"], "tip.file: "),
                             ([f"tip.file={tmp_path / 'none.json'}", "tip.show=true"], "tip.file: cannot read"),
-                            (["rounds=0"], "rounds: expected an integer >= 1"),
+                            (["rounds=0"], r"rounds: expected an integer in 1\.\.100, got 0"),
+                            ([f"rounds={10**12}"], r"rounds: expected an integer in 1\.\.100"),
+                            (["practice_rounds=-1"], r"practice_rounds: expected an integer in 0\.\.100, got -1"),
                             (["practice_kitchen.max_ticks=0"], "practice_kitchen.max_ticks: must be >= 1")]:
         with pytest.raises(ConfigError, match=says):
             setup_from_config(compose_config(overrides, "play"), tmp_path)
+
+
+@pytest.mark.parametrize("override, says", [
+    ("port=-1", r"^port: expected an integer in 0\.\.65535, got -1$"),
+    ("port=70000", r"^port: expected an integer in 0\.\.65535, got 70000$"),
+    ("host=''", r"^host: expected an address"),
+    ("join_limit.joins=0", r"^join_limit\.joins: expected an integer in 1\.\.100000, got 0$"),
+    ("join_limit.joins=-1", r"^join_limit\.joins: expected an integer in 1\.\.100000, got -1$"),
+    (f"join_limit.joins={10**12}", r"^join_limit\.joins: expected an integer in 1\.\.100000"),
+    ("join_limit.joins=2.5", r"^join_limit\.joins: expected an integer"),
+    ("join_limit.seconds=0", r"^join_limit\.seconds: expected a number in \(0, 86400\], got 0$"),
+    ("join_limit.seconds=-1", r"^join_limit\.seconds: expected a number in \(0, 86400\], got -1$"),
+    ("join_limit.seconds=1e12", r"^join_limit\.seconds: expected a number in \(0, 86400\]"),
+    ("allowed_hosts=[lab/pc]", r"^allowed_hosts: 'lab/pc' is not a host name or host:port$"),
+    ("allowed_hosts=[5]", r"^allowed_hosts: expected a list of strings, got 5$"),
+    ("allowed_origins=[lab-pc.local]", r"^allowed_origins: 'lab-pc.local' is not an origin"),
+    ("allowed_origins=['https://lab-pc.local/game']",
+     r"^allowed_origins: 'https://lab-pc.local/game' is not an origin"),
+])
+def test_server_settings_are_checked_before_serving(override, says):
+    with pytest.raises(ConfigError, match=says):
+        guard_from_config(compose_config([override], "play"))
+
+
+def test_the_command_line_stops_on_a_bad_setting_with_one_line(tmp_path):
+    """The real command line: one line naming the setting, non-zero exit, no traceback, nothing written."""
+    repo = Path(__file__).resolve().parents[1]
+    for override, says in [("port=70000", "ConfigError: port: expected an integer in 0..65535, got 70000"),
+                           ("join_limit.joins=0", "ConfigError: join_limit.joins: expected an integer in 1..100000")]:
+        done = subprocess.run([sys.executable, "-m", "bpjax.play", override, f"hydra.run.dir={tmp_path}"], cwd=repo,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode != 0 and "Traceback" not in done.stderr
+        assert done.stderr.strip().splitlines()[-1].startswith(says), done.stderr
+        assert not (tmp_path / "traces").exists()
+
+
+def test_good_server_settings_pass():
+    guard = guard_from_config(compose_config(["allowed_hosts=[Lab-PC.local, 'lab-pc:8443', '[::1]']",
+                                              "allowed_origins=['https://lab-pc.example.org']",
+                                              "join_limit.joins=5", "join_limit.seconds=0.5"], "play"))
+    assert guard.allowed_hosts == ("lab-pc.local", "lab-pc:8443", "[::1]")
+    assert (guard.join_limit, guard.join_window_s) == (5, 0.5)
+    assert guard_from_config(compose_config([], "play")).join_limit == 60

@@ -1,5 +1,6 @@
 """End to end in a real browser: `python -m bpjax.play` serves, headless Chromium plays a practice round and a
-study round by clicking (one subtask dragged), and the trace file replays to the ticks the page showed.
+study round by clicking (one subtask dragged), and the trace file replays to the ticks the page showed. The
+study round is played in a second tab, which gets in only with the resume code the first tab showed.
 
 Uses the system's chromium (Debian package `chromium`, which `.ci/run` installs) through Playwright; skipped
 only where no chromium exists, and never where BPJAX_REQUIRE_BROWSER=1 (CI)."""
@@ -75,6 +76,8 @@ def test_a_person_plays_in_chromium_and_the_trace_replays(game):
         page.goto(url + "?participant=e2e-1")
         page.wait_for_selector("body[data-phase=between]")
         assert "practice round" in page.inner_text("#next-label") and page.is_hidden("#tip")
+        code = page.inner_text("#secret-code")   # the participant's secret, shown to note down
+        assert page.is_visible("#secret-note") and re.fullmatch(r"(\w{4}-){3}\w{4}", code)
         page.click("#continue")
         page.wait_for_selector("body[data-phase=playing]")
         assert page.inner_text("#tick") == "Tick #1/50" and page.is_hidden("#tip")
@@ -82,6 +85,19 @@ def test_a_person_plays_in_chromium_and_the_trace_replays(game):
         practice = play_round(page, practice_log)
         assert page.is_hidden("#board") and page.is_visible("#between")   # the summary replaces the board
         assert page.inner_text("#tip") == f"Tip: {TIP}"          # shown before the study round
+        # another tab has no secret: it asks for the resume code, refuses a wrong one, continues with it
+        page = browser.new_page(viewport={"width": 1100, "height": 720})
+        page.goto(url + "?participant=e2e-1")
+        page.wait_for_selector("body[data-phase=join]")
+        assert page.is_visible("#secret-field") and "enter the resume code" in page.inner_text("#message")
+        page.fill("#secret", "aaaa-bbbb-cccc-dddd")
+        page.click("#join-form button[type=submit]")
+        page.wait_for_function("document.getElementById('message').textContent.includes('not e2e-1')")
+        assert page.get_attribute("body", "data-phase") == "join"
+        page.fill("#secret", code.upper())
+        page.click("#join-form button[type=submit]")
+        page.wait_for_selector("body[data-phase=between]")
+        assert page.inner_text("#secret-code") == code and "Round 1" in page.inner_text("#next-label")
         page.click("#continue")
         page.wait_for_selector("body[data-phase=playing]")
         assert page.inner_text("#tip") == f"Tip: {TIP}"

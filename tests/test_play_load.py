@@ -20,19 +20,23 @@ TIME_LIMIT_S = 120
 
 
 async def participant(client: httpx.AsyncClient, pid: str, seed: int) -> tuple[list, int]:
-    """Random legal play (sometimes ending a tick early); returns (tick, worker, slot) per decision and ticks."""
+    """Random legal play (sometimes ending a tick early) with the secret from its join, as the page plays;
+    returns (tick, worker, slot) per decision and ticks."""
     rng = random.Random(seed)
-    await client.post("/api/join", json={"participant_id": pid})
-    view = (await client.post("/api/start", json={"participant_id": pid})).json()
+    joined = await client.post("/api/join", json={"participant_id": pid})
+    assert joined.status_code == 200, (pid, joined.text)
+    auth = {"Authorization": f"Bearer {joined.json()['secret']}"}
+    view = (await client.post("/api/start", json={"participant_id": pid}, headers=auth)).json()
     log = []
     while view["phase"] == "playing":
         if view["legal"] and rng.random() < 0.8:
             pair = rng.choice(view["legal"])
             body = {"participant_id": pid, "worker": pair["worker"], "slot": pair["slot"], "tick": view["tick"]}
-            response = await client.post("/api/assign", json=body)
+            response = await client.post("/api/assign", json=body, headers=auth)
             log.append((view["tick"], pair["worker"], pair["slot"]))
         else:
-            response = await client.post("/api/next_tick", json={"participant_id": pid, "tick": view["tick"]})
+            response = await client.post("/api/next_tick", json={"participant_id": pid, "tick": view["tick"]},
+                                         headers=auth)
             log.append((view["tick"], "", -1))
         assert response.status_code == 200, (pid, response.text)
         view = response.json()
@@ -41,13 +45,15 @@ async def participant(client: httpx.AsyncClient, pid: str, seed: int) -> tuple[l
 
 async def crowd(url: str) -> list:
     limits = httpx.Limits(max_connections=PARTICIPANTS)
-    async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
+    page = {"Origin": url.rstrip("/")}   # what the page's requests carry
+    async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits, headers=page) as client:
         return await asyncio.wait_for(
             asyncio.gather(*(participant(client, f"load-{i:02d}", i) for i in range(PARTICIPANTS))), TIME_LIMIT_S)
 
 
 def test_fifty_participants_at_once_lose_no_decision(tmp_path):
     spec: KitchenSpec = spec_for()
+    # 50 joins at once fit in the default join limit (60 a minute)
     with running(create_app(GameSetup(spec, 1, tmp_path)), host="127.0.0.1") as url:
         assert url.startswith("http://127.0.0.1:")
         results = asyncio.run(crowd(url))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import random
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -79,6 +81,14 @@ def first_assignment(frame: pd.DataFrame, episode: str = "e3") -> int:
     return int(rows[0])
 
 
+def row_label(row: int, suffix: str) -> int:
+    """How messages number data row `row` (0-based): Parquet by index, CSV by line (the header is line 1)."""
+    return row + 2 if suffix == ".csv" else row
+
+
+WHOLE = r"expected a whole number in {lo}\.\.2147483647, got '?{value}'?"
+
+
 @pytest.mark.parametrize("suffix", [".parquet", ".csv"])
 @pytest.mark.parametrize("case,expected", [
     ("missing_column", r"missing column\(s\) tick"),
@@ -86,16 +96,39 @@ def first_assignment(frame: pd.DataFrame, episode: str = "e3") -> int:
     ("unknown_slot", r"row {row}: unknown slot 99"),
     ("busy_worker", r"row {row}: assigning .* is illegal at tick \d+: the worker is busy"),
     ("unavailable", r"row {row}: assigning chef to slot 1 .* is illegal at tick 0: the subtask is not available yet"),
-    ("tick_order", r"row {row}: tick -1 is out of order"),
     ("tick_ahead", r"row {row}: tick 40 is ahead of the kitchen"),
-    ("not_int", r"row {row}: tick must be an integer"),
-    ("kitchen_changes", r"row {row}: the kitchen column changes within one round"),
+    ("tick_negative", r"row {row}: tick: " + WHOLE.format(lo=0, value="-1")),
+    ("tick_huge", r"row {row}: tick: " + WHOLE.format(lo=0, value=r"1e\+20")),
+    ("tick_fraction", r"row {row}: tick: " + WHOLE.format(lo=0, value=r"2\.5")),
+    ("tick_text", r"row {row}: tick: " + WHOLE.format(lo=0, value="soon")),
+    ("tick_null", r"row {row}: tick: missing"),
+    ("round_zero", r"row {row}: round: " + WHOLE.format(lo=1, value="0")),
+    ("slot_below", r"row {row}: slot: " + WHOLE.format(lo=-1, value="-2")),
+    ("episode_null", r"row {row}: episode_id: missing"),
+    ("player_null", r"row {row}: player_id: missing"),
+    ("player_changes", r"row {row}: player_id changes within episode 'e3': 'p0' here, 'p1' on its first row"),
+    ("round_changes", r"row {row}: round changes within episode 'e3': 7 here, 2 on its first row"),
+    ("kitchen_changes", r"row {row}: the kitchen changes within the round"),
+    ("kitchen_not_json", r"row {row}: kitchen: not valid JSON \(Expecting"),
     ("bad_kitchen", r"row {row}: invalid kitchen: kitchen.dishes: missing"),
 ])
 def test_each_invalid_input_names_file_row_and_reason(tmp_path, frame, case, expected, suffix):
     row = first_assignment(frame)
+    values = {"tick_negative": ("tick", -1), "tick_huge": ("tick", 1e20), "tick_fraction": ("tick", 2.5),
+              "tick_text": ("tick", "soon"), "tick_null": ("tick", None), "round_zero": ("round", 0),
+              "slot_below": ("slot", -2), "episode_null": ("episode_id", None), "player_null": ("player_id", None),
+              "player_changes": ("player_id", "p0"), "round_changes": ("round", 7),
+              "kitchen_not_json": ("kitchen", '{"task_types": [}')}
     if case == "missing_column":
         bad = frame.drop(columns=["tick"])
+    elif case in values:
+        column, value = values[case]
+        if case in ("player_changes", "round_changes"):
+            row = int(frame.index[frame["episode_id"] == "e3"][1])  # e3 is player p1's round 2
+        bad = frame.astype({column: object})
+        bad.loc[row, column] = value
+        if suffix == ".parquet" and isinstance(value, str) and column in ("tick", "round", "slot"):
+            bad = bad.astype({column: str})   # Parquet columns have one type
     elif case == "unknown_worker":
         bad = corrupt(frame, row, worker="pastry_chef")
     elif case == "unknown_slot":
@@ -109,13 +142,8 @@ def test_each_invalid_input_names_file_row_and_reason(tmp_path, frame, case, exp
     elif case == "unavailable":
         row = int(frame.index[frame["episode_id"] == "e3"][0])
         bad = corrupt(frame, row, worker="chef", slot=1)
-    elif case == "tick_order":
-        bad = corrupt(frame, row, tick=-1)
     elif case == "tick_ahead":
         bad = corrupt(frame, row, tick=40)
-    elif case == "not_int":
-        bad = frame.astype({"tick": object})
-        bad.loc[row, "tick"] = "soon"
     elif case == "kitchen_changes":
         row = int(frame.index[frame["episode_id"] == "e3"][1])  # the round's second decision
         bad = corrupt(frame, row, kitchen='{"task_types": []}')
@@ -125,15 +153,77 @@ def test_each_invalid_input_names_file_row_and_reason(tmp_path, frame, case, exp
         bad.loc[bad["episode_id"] == "e3", "kitchen"] = '{"task_types": []}'
 
     path = tmp_path / f"bad{suffix}"
-    if case == "not_int" and suffix == ".parquet":
-        bad = bad.astype({"tick": str})
     if case == "missing_column":  # write_traces itself refuses a frame without every column
         bad.to_csv(path, index=False) if suffix == ".csv" else bad.to_parquet(path, index=False)
     else:
         write_traces(bad, path)
-    with pytest.raises(TraceError, match=expected.format(row=row)) as info:
+    with pytest.raises(TraceError, match=expected.format(row=row_label(row, suffix))) as info:
         read_traces(path)
-    assert str(path) in str(info.value) and "\n" not in str(info.value)
+    assert str(info.value).startswith(f"{path}") and "\n" not in str(info.value)
+    if case != "missing_column":   # skip_invalid leaves out exactly the round of that row
+        traces = read_traces(path, skip_invalid=True)
+        assert [str(r.reason) for r in traces.rejected] == [str(info.value)]
+        rejected = traces.rejected[0]
+        assert len(traces.frame) + len(rejected.rows) == len(bad)
+        assert row_label(row, suffix) in rejected.rows
+        assert rejected.episode_id == "e3" and rejected.what == "episode e3"   # a null id joins its round
+
+
+def test_whole_floats_and_reindented_kitchens_load_as_the_same_round(tmp_path, frame, spec):
+    """3.0 is the integer 3; the same kitchen as indented JSON with other key order is the same kitchen."""
+    bad = frame.astype({"tick": float, "slot": float, "round": float})
+    episode = bad["episode_id"] == "e3"
+    kitchen = json.dumps(dict(reversed(list(spec.to_dict().items()))), indent=2)
+    bad.loc[episode[episode].index[1:], "kitchen"] = kitchen
+    for suffix in (".csv", ".parquet"):
+        path = write_traces(bad, tmp_path / f"t{suffix}")
+        traces = read_traces(path)
+        assert traces.rejected == [] and traces.frame["tick"].tolist() == frame["tick"].tolist()
+        assert traces.frame["round"].dtype == np.int64 and traces.spec.to_dict() == spec.to_dict()
+        np.testing.assert_array_equal(traces.action, read_traces(write_traces(frame, tmp_path / "ok.csv")).action)
+
+
+def test_csv_rows_are_numbered_by_file_line(tmp_path, frame, spec):
+    """Row N of a CSV is line N of the file, as an editor shows it: a kitchen value spanning several lines
+    shifts the later rows' numbers. An extra value on a line is reported at the line pandas names too."""
+    multi = frame.copy()
+    multi.loc[0:1, "kitchen"] = json.dumps(spec.to_dict(), indent=1)   # e0's first two rows span many lines
+    row = first_assignment(frame)
+    multi.loc[row, "worker"] = "pastry_chef"
+    path = write_traces(multi, tmp_path / "multi.csv")
+    line = 1 + next(i for i, text in enumerate(path.read_text().splitlines()) if "pastry_chef" in text)
+    assert line > row + 2   # the multi-line kitchens came first
+    with pytest.raises(TraceError, match=rf"{path}, row {line}: unknown worker 'pastry_chef'"):
+        read_traces(path)
+    path = write_traces(frame, tmp_path / "extra.csv")
+    lines = path.read_text().splitlines()
+    lines[row + 1] += ",extra"   # data row `row` is line row + 2
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(pd.errors.ParserError, match=rf"in line {row + 2}, saw 8"):
+        pd.read_csv(path)
+    with pytest.raises(TraceError, match=rf"{path}, row {row + 2}: 8 values, the header has 7"):
+        read_traces(path)
+
+
+def test_file_problems_say_what_is_wrong(tmp_path, frame):
+    with pytest.raises(TraceError, match=rf"^{tmp_path / 'none.csv'}: not found$"):
+        read_traces(tmp_path / "none.csv")
+    with pytest.raises(TraceError, match=r"not found$"):
+        read_traces(tmp_path / "no_folder")
+    (tmp_path / "empty.csv").write_bytes(b"")
+    with pytest.raises(TraceError, match=r"empty.csv: empty file \(no header line\)"):
+        read_traces(tmp_path / "empty.csv")
+    (tmp_path / "junk.parquet").write_bytes(b"\x00\xffnot parquet" * 10)
+    with pytest.raises(TraceError, match=r"junk.parquet: not a readable Parquet file"):
+        read_traces(tmp_path / "junk.parquet")
+    (tmp_path / "latin.csv").write_bytes(",".join(frame.columns).encode() + b"\n\xe9\xff,1\n")
+    with pytest.raises(TraceError, match=r"latin.csv: not UTF-8 text"):
+        read_traces(tmp_path / "latin.csv")
+    huge = frame.copy()
+    huge.loc[first_assignment(frame), "worker"] = "w" * 100_000
+    with pytest.raises(TraceError) as info:
+        read_traces(write_traces(huge, tmp_path / "huge.csv"))
+    assert "unknown worker 'www" in str(info.value) and len(str(info.value)) < len(str(tmp_path)) + 250
 
 
 def test_skip_invalid_reports_every_rejected_round(tmp_path, frame):
@@ -141,10 +231,46 @@ def test_skip_invalid_reports_every_rejected_round(tmp_path, frame):
     bad = corrupt(bad, first_assignment(frame, "e7"), slot=99)
     traces = read_traces(write_traces(bad, tmp_path / "t.csv"), skip_invalid=True)
     assert len(traces.rejected) == 2
-    assert traces.rejected[0].startswith("episode e3:") and "unknown worker" in traces.rejected[0]
-    assert traces.rejected[1].startswith("episode e7:") and "unknown slot 99" in traces.rejected[1]
+    assert str(traces.rejected[0]).startswith("episode e3:") and "unknown worker" in str(traces.rejected[0])
+    assert str(traces.rejected[1]).startswith("episode e7:") and "unknown slot 99" in str(traces.rejected[1])
     assert set(traces.rounds["episode_id"]) == {f"e{i}" for i in range(12)} - {"e3", "e7"}
     assert len(traces.obs) == len(traces.frame) == (~frame["episode_id"].isin(["e3", "e7"])).sum()
+    for rejected, episode in zip(traces.rejected, ["e3", "e7"]):   # its rows: every line of that round
+        assert rejected.rows == tuple(i + 2 for i in np.flatnonzero(frame["episode_id"] == episode))
+
+
+def test_rows_without_an_episode_id_reject_their_round_not_vanish(tmp_path, frame):
+    """A null episode_id on a whole round, or on one row of a round: that round is rejected, named by its
+    player and round, and every other row loads."""
+    bad = frame.astype({"episode_id": object})
+    bad.loc[bad["episode_id"] == "e5", "episode_id"] = None      # all of e5 (player p1, round 3)
+    one = first_assignment(frame, "e2")
+    bad.loc[one, "episode_id"] = None                             # one row of e2
+    bad.loc[one + 1, ["episode_id", "player_id"]] = None          # and one with no player either
+    path = write_traces(bad, tmp_path / "t.parquet")
+    with pytest.raises(TraceError, match=rf"row {one}: episode_id: missing"):
+        read_traces(path)
+    traces = read_traces(path, skip_invalid=True)
+    whats = [r.what for r in traces.rejected]
+    assert whats == ["episode e2", f"row {one + 1} (no episode_id)", "player p1 round 3 (no episode_id)"]
+    assert set(traces.rounds["episode_id"]) == {f"e{i}" for i in range(12)} - {"e2", "e5"}
+    assert len(traces.frame) + sum(len(r.rows) for r in traces.rejected) == len(frame)
+
+
+def test_skip_invalid_lists_unreadable_files_of_a_folder(tmp_path, frame):
+    folder = tmp_path / "traces"
+    folder.mkdir()
+    write_traces(frame[frame["player_id"] == "p0"], folder / "p0.csv")
+    (folder / "empty.csv").write_bytes(b"")
+    (folder / "garbage.parquet").write_bytes(b"PAR1 and then nothing")
+    write_traces(corrupt(frame[frame["player_id"] == "p1"], first_assignment(frame, "e3"), slot=99), folder / "p1.csv")
+    with pytest.raises(TraceError, match=r"empty.csv: empty file"):
+        read_traces(folder)
+    traces = read_traces(folder, skip_invalid=True)
+    assert [r.what for r in traces.rejected] == ["file", "file", "episode e3"]
+    assert [Path(r.source).name for r in traces.rejected] == ["empty.csv", "garbage.parquet", "p1.csv"]
+    assert str(traces.rejected[0]) == f"file: {folder / 'empty.csv'}: empty file (no header line)"
+    assert set(traces.rounds["episode_id"]) == set(frame["episode_id"]) - {"e3"}
 
 
 def test_an_in_memory_frame_validates_like_its_file(tmp_path, frame):

@@ -1,14 +1,16 @@
 """``python -m bpjax.play [overrides]``: serve the kitchen game locally and record people's traces.
 
-Prints the URL to open (``?participant=ID`` skips the id form), then serves until Ctrl-C. Traces and
-status files go to ``<Hydra run dir>/<out_dir>/``; rounds still in play when the server stops are marked
-incomplete.
+Prints the URL to open (``?participant=ID`` skips the id form), then serves until Ctrl-C or SIGTERM. Traces
+and status files go to ``<Hydra run dir>/<out_dir>/``; rounds still in play when the server stops are marked
+incomplete. What the server protects, and what not: ``docs/security.md``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
+import os
 import re
 import signal
 import subprocess
@@ -16,14 +18,19 @@ import sys
 import threading
 from pathlib import Path
 from typing import Iterator
+from urllib.parse import urlsplit
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from bpjax.config import CONF_DIR, HYDRA_VERSION_BASE
+from bpjax.data.traces import shown
 from bpjax.env.config import ConfigError, KitchenSpec
 from bpjax.play.game import GameSetup
+from bpjax.play.guard import Guard
+
+MAX_ROUNDS = 100   # rounds (and practice rounds) per participant
 
 
 def load_tip(path: str | Path, rank: int) -> dict:
@@ -41,11 +48,16 @@ def load_tip(path: str | Path, rank: int) -> dict:
     return tips[ranks.index(rank)]
 
 
+def _integer(name: str, value, lo: int, hi: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
+        raise ConfigError(f"{name}: expected an integer in {lo}..{hi}, got {shown(value)}")
+    return value
+
+
 def setup_from_config(cfg: DictConfig, out_dir: Path) -> GameSetup:
     """Validate the play config (kitchens, rounds, tip) into a :class:`GameSetup`."""
-    for field in ("rounds", "practice_rounds"):
-        if not isinstance(cfg[field], int) or isinstance(cfg[field], bool) or cfg[field] < (field == "rounds"):
-            raise ConfigError(f"{field}: expected an integer >= {int(field == 'rounds')}, got {cfg[field]!r}")
+    _integer("rounds", cfg.rounds, 1, MAX_ROUNDS)
+    _integer("practice_rounds", cfg.practice_rounds, 0, MAX_ROUNDS)
     study = KitchenSpec.from_dict(cfg.kitchen)
     try:
         practice = KitchenSpec.from_dict(cfg.practice_kitchen) if cfg.practice_rounds else None
@@ -62,12 +74,29 @@ def setup_from_config(cfg: DictConfig, out_dir: Path) -> GameSetup:
     return GameSetup(study, cfg.rounds, out_dir, practice, cfg.practice_rounds, tip)
 
 
+def guard_from_config(cfg: DictConfig) -> Guard:
+    """Validate the server settings (host, port, allowed hosts and origins, join limit) into a :class:`Guard`."""
+    if not isinstance(cfg.host, str) or not cfg.host:
+        raise ConfigError(f"host: expected an address to bind (127.0.0.1, 0.0.0.0, ...), got {shown(cfg.host)}")
+    _integer("port", cfg.port, 0, 65535)
+    allowed_hosts = OmegaConf.to_container(cfg.allowed_hosts) if OmegaConf.is_config(cfg.allowed_hosts) \
+        else cfg.allowed_hosts
+    allowed_origins = OmegaConf.to_container(cfg.allowed_origins) if OmegaConf.is_config(cfg.allowed_origins) \
+        else cfg.allowed_origins
+    return Guard.from_config(allowed_hosts, allowed_origins, cfg.join_limit.joins, cfg.join_limit.seconds)
+
+
 @contextlib.contextmanager
 def launched(run_dir: str | Path, *overrides: str, timeout_s: float = 120) -> Iterator[tuple[str, subprocess.Popen]]:
     """``python -m bpjax.play port=0 <overrides>`` in its own process (tests, benchmarks), Hydra run dir
-    `run_dir`; yields (the URL it printed, the process) and stops it with Ctrl-C (SIGINT) on exit."""
+    `run_dir`; yields (the URL it printed, the process) and stops it with Ctrl-C (SIGINT) on exit, unless
+    it has stopped already."""
     command = [sys.executable, "-m", "bpjax.play", "port=0", f"hydra.run.dir={run_dir}", *overrides]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=run_dir)
+    # the child imports this very bpjax (a checkout's, not whichever is installed), whatever `run_dir` is
+    source = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [source, os.environ.get("PYTHONPATH")]))}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=run_dir,
+                               env=env)
     watchdog = threading.Timer(timeout_s, process.kill)  # a server that never starts must not hang the caller
     watchdog.start()
     try:
@@ -93,15 +122,28 @@ def main(cfg: DictConfig) -> None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
         setup = setup_from_config(cfg, run_dir / cfg.out_dir)
-        sock = bind(str(cfg.host), int(cfg.port))  # bound first: port=0 picks a free port, the URL names it
-    except (ConfigError, OSError, ValueError) as error:
+        guard = guard_from_config(cfg)
+        sock = bind(cfg.host, cfg.port)  # bound first: port=0 picks a free port, the URL names it
+    except (ConfigError, OSError, ValueError, OverflowError) as error:
         sys.exit(f"{type(error).__name__}: {error}")
     setup.out_dir.mkdir(parents=True, exist_ok=True)
     (setup.out_dir / "session.json").write_text(json.dumps(
         {"config": OmegaConf.to_container(cfg, resolve=True), "tip_text": setup.tip}, indent=1))
     print(f"Kitchen game: {url_of(sock)}   traces: {setup.out_dir}   (Ctrl-C stops)", flush=True)
-    server = uvicorn.Server(uvicorn.Config(create_app(setup), log_level="warning"))
-    server.run(sockets=[sock])
+    # the bound address is served too (0.0.0.0 included: a browser on this machine may open the printed URL)
+    address = urlsplit(url_of(sock)).netloc
+    app = create_app(setup, dataclasses.replace(guard, allowed_hosts=(*guard.allowed_hosts, address)))
+    # uvicorn stops on SIGINT and SIGTERM alike, and its shutdown marks the rounds in play incomplete; a
+    # request still running gets a few seconds to finish. Idle connections stay open 75 s (nginx's default),
+    # not uvicorn's 5: closing one as the page sends its next decision on it fails that decision.
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=5,
+                                           timeout_keep_alive=75))
+    try:
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it handled: stopped as asked, no traceback
+        pass
+    finally:  # a second Ctrl-C skips the app's shutdown: mark them here then
+        app.state.participants.abandon_all()
 
 
 if __name__ == "__main__":

@@ -6,7 +6,9 @@ that leaves no legal assignment — the same ticks a replay of the trace gives. 
 the participant's trace file (and forced to disk) before the game moves on, so a closed tab or a crashed
 server loses nothing already decided. A small status file beside it marks each round ``playing``,
 ``complete`` or ``incomplete`` (left unfinished: server stopped, or the participant came back after a
-restart and went on with a new round).
+restart and went on with a new round), and holds the SHA-256 digest of the participant's secret: joining
+as a new participant returns a random secret (once; only its digest is kept), and every later request of
+that participant must present it.
 
 Files, in the output folder: ``<participant>.csv`` (study rounds), ``practice/<participant>.csv`` (practice
 rounds: another kitchen, so the study folder reads as one kitchen) and ``<participant>.status.json``.
@@ -14,9 +16,12 @@ rounds: another kitchen, so the study folder reads as one kitchen) and ``<partic
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import re
+import secrets
 import threading
 import uuid
 from dataclasses import dataclass
@@ -24,13 +29,15 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from bpjax.data.traces import append_trace_rows, kitchen_column, trace_row
+from bpjax.data.traces import append_trace_rows, kitchen_column, shown, trace_row
 from bpjax.env.config import KitchenSpec
 from bpjax.env.joint import action_pair, assignment_action
 from bpjax.env.legality import why_illegal
 from bpjax.env.reference import ReferenceKitchen, RefState
 
 PARTICIPANT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+SECRET_ALPHABET = "23456789abcdefghjkmnpqrstuvwxyz"   # no 0/o, 1/l/i: read aloud or copied by hand
+SECRET_LENGTH = 16                                    # about 79 random bits
 _VERBS = {"chop": "Chopping", "cook": "Cooking", "plate": "Plating", "boil": "Boiling"}
 
 
@@ -39,18 +46,31 @@ def _ticks(n: int) -> str:
 
 
 class PlayError(Exception):
-    """A request the game refuses; nothing changed. `status` is the HTTP status to answer with."""
+    """A request the game refuses; nothing changed. `status` is the HTTP status to answer with (`headers`
+    go with it)."""
 
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
         super().__init__(message)
-        self.status, self.message = status, message
+        self.status, self.message, self.headers = status, message, headers or {}
 
 
 def check_participant_id(participant_id: Any) -> str:
     """The id itself if it is 1-64 letters, digits, '_' or '-' (it names files); PlayError(400) otherwise."""
     if not isinstance(participant_id, str) or not PARTICIPANT_ID.fullmatch(participant_id):
-        raise PlayError(400, f"participant_id: expected 1-64 letters, digits, '_' or '-', got {participant_id!r}")
+        raise PlayError(400, f"participant_id: expected 1-64 letters, digits, '_' or '-', got {shown(participant_id)}")
     return participant_id
+
+
+def new_secret() -> str:
+    """A random secret, shown in groups of four (``k3m9-x2pq-...``); dashes, spaces and case do not count."""
+    code = "".join(secrets.choice(SECRET_ALPHABET) for _ in range(SECRET_LENGTH))
+    return "-".join(code[i:i + 4] for i in range(0, SECRET_LENGTH, 4))
+
+
+def secret_digest(secret: str) -> str:
+    """What is stored: SHA-256 of the secret without dashes, spaces or case (a random secret of ~79 bits
+    needs no slow hash)."""
+    return hashlib.sha256("".join(secret.split()).replace("-", "").lower().encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -101,9 +121,49 @@ class Participant:
         self.stage_index = 0
         self.state: RefState | None = None     # the round in play, or None between rounds
         self.last_event = ""
+        self.secret_sha256: str | None = None
+        self._unsaved = False                  # rounds marked incomplete on loading, not yet written
         if self.status_path.exists():
-            self._resume()
+            self._load()
         self._advance_stage()
+
+    # ------------------------------------------------------------------ who may play
+
+    @property
+    def is_new(self) -> bool:
+        """Nothing of this participant on disk (no status file, no trace file)."""
+        return not self.status_path.exists() and not any((s.folder / f"{self.id}.csv").exists() for s in self.stages)
+
+    def register(self) -> str:
+        """A new participant: its secret (returned once; its digest goes to the status file, on disk before
+        this returns)."""
+        with self.lock:
+            if not self.is_new:
+                raise PlayError(409, f"participant_id: {self.id!r} has trace files but no status file here; "
+                                     "join under a new id")
+            secret = new_secret()
+            self.secret_sha256 = secret_digest(secret)
+            self._write_status()
+            return secret
+
+    def check_secret(self, secret: str | None) -> None:
+        """PlayError 401 (no secret) or 403 (not this participant's) unless `secret` is this participant's."""
+        if self.secret_sha256 is None:
+            raise PlayError(403, f"participant_id: {self.id!r} was recorded without a secret; join under a new id")
+        if secret is None:
+            raise PlayError(401, f"Authorization: participant {self.id!r} has joined already; send its secret "
+                                 "(Authorization: Bearer SECRET) to continue",
+                            headers={"WWW-Authenticate": 'Bearer realm="bpjax-play"'})
+        if not hmac.compare_digest(secret_digest(secret), self.secret_sha256):
+            raise PlayError(403, f"Authorization: wrong secret for participant {self.id!r}")
+
+    def save_loaded(self) -> None:
+        """Write what loading changed (rounds left in play before a restart are incomplete); called once the
+        participant has shown its secret, so a refused join writes nothing."""
+        with self.lock:
+            if self._unsaved:
+                self._write_status()
+                self._unsaved = False
 
     # ------------------------------------------------------------------ actions
 
@@ -128,7 +188,7 @@ class Participant:
             spec, ref = stage.spec, stage.ref
             names = [w.name for w in spec.workers]
             if worker not in names:
-                raise PlayError(422, f"worker: unknown worker {worker!r} (this kitchen has {', '.join(names)})")
+                raise PlayError(422, f"worker: unknown worker {shown(worker)} (this kitchen has {', '.join(names)})")
             if not 0 <= slot < ref.n_slots or not ref.slot_is_real[slot]:
                 raise PlayError(422, f"slot: no subtask {slot} in this kitchen (subtasks: "
                                      f"{', '.join(map(str, ref.real_slots))})")
@@ -290,8 +350,8 @@ class Participant:
 
     def _write_status(self) -> None:
         """Rewrite the status file atomically (temporary file, fsync, rename)."""
-        data = {"participant_id": self.id, "tip": self.setup.tip, "rounds": self.history,
-                "known_speeds": sorted([list(k) for k in self.known])}
+        data = {"participant_id": self.id, "secret_sha256": self.secret_sha256, "tip": self.setup.tip,
+                "rounds": self.history, "known_speeds": sorted([list(k) for k in self.known])}
         self.setup.out_dir.mkdir(parents=True, exist_ok=True)
         temporary = self.status_path.with_suffix(".tmp")
         with temporary.open("w", encoding="utf-8") as file:
@@ -300,15 +360,19 @@ class Participant:
             os.fsync(file.fileno())
         os.replace(temporary, self.status_path)
 
-    def _resume(self) -> None:
-        """Continue after a server restart: rounds left in play are marked incomplete; the next starts fresh."""
+    def _load(self) -> None:
+        """Continue after a server restart: rounds left in play are marked incomplete (in memory; written by
+        :meth:`save_loaded`); the next round starts fresh."""
         try:
             data = json.loads(self.status_path.read_text(encoding="utf-8"))
             self.history = [dict(r) for r in data["rounds"]]
             self.known = {(str(s), str(w), int(k)) for s, w, k in data.get("known_speeds", [])}
-        except (OSError, ValueError, KeyError, TypeError) as error:
+            self.secret_sha256 = data.get("secret_sha256")
+            if self.secret_sha256 is not None and not isinstance(self.secret_sha256, str):
+                raise TypeError("secret_sha256 is not text")
+            for record in self.history:
+                if record["status"] == "playing":
+                    record["status"] = "incomplete"
+                    self._unsaved = True
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
             raise PlayError(500, f"{self.status_path.name}: unreadable status file ({error})") from None
-        for record in self.history:
-            if record["status"] == "playing":
-                record["status"] = "incomplete"
-        self._write_status()

@@ -1,10 +1,11 @@
 """The web app: the page (static files) and a small JSON API over :class:`~bpjax.play.game.Participant`.
 
 The server is authoritative: the page only sends intents, every one is checked against the rules here, and a
-refused one answers 4xx with ``{"error": "..."}`` and changes nothing.
+refused one answers 4xx with ``{"error": "..."}`` and changes nothing (no byte of any file).
 
 =====================  ====================================  ===========================================
-``POST /api/join``     ``{"participant_id"}``                 creates (or resumes) the participant
+``POST /api/join``     ``{"participant_id"}``                 creates the participant (the answer holds its
+                                                              ``secret``, once) or, with its secret, resumes it
 ``GET  /api/state``    ``?participant_id=``                   the board
 ``POST /api/start``    ``{"participant_id"}``                 starts the next round
 ``POST /api/assign``   ``{"participant_id", "worker",         one assignment (``tick`` = the tick the page
@@ -12,10 +13,17 @@ refused one answers 4xx with ``{"error": "..."}`` and changes nothing.
 ``POST /api/next_tick`` ``{"participant_id", "tick"}``        ends the tick
 =====================  ====================================  ===========================================
 
-Every answer with status 200 is the participant's new state. Errors: 400 malformed request or participant
-id, 404 unknown participant, 409 stale tick or wrong phase (no round in play, round already in play, all
-done), 413 body too large, 422 an assignment against the rules (unknown worker or subtask, busy worker,
-missing skill, subtask started, done or not available yet), 503 the decision could not be written to disk.
+Every request but the first join of a participant carries its secret, ``Authorization: Bearer SECRET``.
+Before any of this, :mod:`bpjax.play.guard` checks the Host, and for POSTs the Origin and
+``Content-Type: application/json``, and limits joins.
+
+Every answer with status 200 is the participant's new state. Errors: 400 malformed request, participant id
+or Host, 401 no secret for a participant who has joined, 403 a wrong secret or a foreign Origin, 404
+unknown participant (or not joined since the server started), 405 wrong method (with ``Allow``), 409 stale
+tick or wrong phase (no round in play, round already in play, all done), 413 body too large, 415 not JSON,
+422 an assignment against the rules (unknown worker or subtask, busy worker, missing skill, subtask
+started, done or not available yet), 429 too many joins (with ``Retry-After``), 503 the decision could not
+be written to disk.
 """
 
 from __future__ import annotations
@@ -31,36 +39,52 @@ from typing import Any, Iterator
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from bpjax.data.traces import shown
 from bpjax.play.game import GameSetup, Participant, PlayError, check_participant_id
+from bpjax.play.guard import Guard, JoinLimit, RequestGuard
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 MAX_BODY_BYTES = 4096
+NO_STORE = {"Cache-Control": "no-store"}   # answers hold a participant's board (and once its secret)
 
 
 class Participants:
-    """Participants in memory, created (or resumed from their files) on first join."""
+    """Participants in memory: created on their first join, or loaded from their files when they come
+    back with their secret."""
 
     def __init__(self, setup: GameSetup):
         self.setup = setup
         self._by_id: dict[str, Participant] = {}
         self._lock = threading.Lock()
 
-    def join(self, participant_id: str) -> Participant:
-        with self._lock:
-            if participant_id not in self._by_id:
-                self._by_id[participant_id] = Participant(participant_id, self.setup)
-            return self._by_id[participant_id]
+    def join(self, participant_id: str, secret: str | None) -> tuple[Participant, str | None]:
+        """(the participant, its new secret if it was created now, else None)."""
+        with self._lock:   # one join at a time: two first joins of one id cannot both get a secret
+            participant, created = self._by_id.get(participant_id), None
+            if participant is not None:
+                participant.check_secret(secret)
+            else:
+                participant = Participant(participant_id, self.setup)   # reads its files, writes nothing
+                if participant.status_path.exists():
+                    participant.check_secret(secret)
+                    participant.save_loaded()
+                else:
+                    created = participant.register()
+            self._by_id[participant_id] = participant
+            return participant, created
 
-    def get(self, participant_id: str) -> Participant:
+    def get(self, participant_id: str, secret: str | None) -> Participant:
         with self._lock:
             participant = self._by_id.get(participant_id)
         if participant is None:
-            raise PlayError(404, f"participant_id: unknown participant {participant_id!r}; join first")
+            raise PlayError(404, f"participant_id: unknown participant {shown(participant_id)}; join first")
+        participant.check_secret(secret)
         return participant
 
     def abandon_all(self) -> None:
@@ -76,8 +100,14 @@ def _field(body: dict, name: str, kind: type) -> Any:
     value = body[name]
     # bool is an int in Python; a JSON true is not a slot or a tick
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise PlayError(400, f"{name}: expected {'an integer' if kind is int else 'a string'}, got {value!r}")
+        raise PlayError(400, f"{name}: expected {'an integer' if kind is int else 'a string'}, got {shown(value)}")
     return value
+
+
+def _secret(request: Request) -> str | None:
+    """The bearer token of the Authorization header, if any."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return (token.strip() or None) if scheme.lower() == "bearer" else None
 
 
 async def _body(request: Request) -> dict:
@@ -98,52 +128,59 @@ async def _body(request: Request) -> dict:
     return body
 
 
-def create_app(setup: GameSetup) -> Starlette:
-    """The game's web app for `setup` (participants' files go to ``setup.out_dir``)."""
+def create_app(setup: GameSetup, guard: Guard = Guard()) -> Starlette:
+    """The game's web app for `setup` (participants' files go to ``setup.out_dir``), behind `guard`."""
     participants = Participants(setup)
+    joins = JoinLimit(guard.join_limit, guard.join_window_s)
 
     def act_and_view(participant: Participant, action=None, *args) -> dict:
         if action is not None:
             action(*args)
         return participant.view()
 
-    async def answer(participant: Participant, action=None, *args) -> JSONResponse:
+    async def answer(participant: Participant, action=None, *args, extra: dict | None = None) -> JSONResponse:
         # in a worker thread: actions write to disk and take the participant's lock
-        return JSONResponse(await run_in_threadpool(act_and_view, participant, action, *args))
+        view = await run_in_threadpool(act_and_view, participant, action, *args)
+        return JSONResponse({**(extra or {}), **view}, headers=NO_STORE)
 
-    def find(body: dict) -> Participant:
-        return participants.get(check_participant_id(_field(body, "participant_id", str)))
+    def find(request: Request, body: dict) -> Participant:
+        return participants.get(check_participant_id(_field(body, "participant_id", str)), _secret(request))
 
     async def join(request: Request) -> JSONResponse:
+        joins.take()
         participant_id = check_participant_id(_field(await _body(request), "participant_id", str))
-        return await answer(await run_in_threadpool(participants.join, participant_id))
+        participant, secret = await run_in_threadpool(participants.join, participant_id, _secret(request))
+        return await answer(participant, extra={"secret": secret} if secret else None)
 
     async def state(request: Request) -> JSONResponse:
-        return await answer(participants.get(check_participant_id(request.query_params.get("participant_id"))))
+        participant_id = check_participant_id(request.query_params.get("participant_id"))
+        return await answer(participants.get(participant_id, _secret(request)))
 
     async def start(request: Request) -> JSONResponse:
-        participant = find(await _body(request))
+        participant = find(request, await _body(request))
         return await answer(participant, participant.start_round)
 
     async def assign(request: Request) -> JSONResponse:
         body = await _body(request)
-        participant = find(body)
+        participant = find(request, body)
         worker, slot, tick = _field(body, "worker", str), _field(body, "slot", int), _field(body, "tick", int)
         return await answer(participant, participant.assign, worker, slot, tick)
 
     async def next_tick(request: Request) -> JSONResponse:
         body = await _body(request)
-        participant = find(body)
+        participant = find(request, body)
         return await answer(participant, participant.next_tick, _field(body, "tick", int))
 
     async def index(request: Request) -> FileResponse:
         return FileResponse(STATIC_DIR / "index.html")
 
     async def refused(request: Request, error: PlayError) -> JSONResponse:
-        return JSONResponse({"error": error.message}, status_code=error.status)
+        return JSONResponse({"error": error.message}, status_code=error.status, headers={**NO_STORE, **error.headers})
 
     async def http_error(request: Request, error: HTTPException) -> JSONResponse:
-        return JSONResponse({"error": error.detail}, status_code=error.status_code)
+        # keeps Starlette's headers: a 405 says which methods are allowed (Allow)
+        return JSONResponse({"error": error.detail}, status_code=error.status_code,
+                            headers={**NO_STORE, **(error.headers or {})})
 
     @asynccontextmanager
     async def lifespan(app):
@@ -155,16 +192,19 @@ def create_app(setup: GameSetup) -> Starlette:
                 Route("/api/state", state, methods=["GET"]), Route("/api/start", start, methods=["POST"]),
                 Route("/api/assign", assign, methods=["POST"]), Route("/api/next_tick", next_tick, methods=["POST"]),
                 Mount("/static", StaticFiles(directory=STATIC_DIR), name="static")],
+        middleware=[Middleware(RequestGuard, guard=guard)],
         exception_handlers={PlayError: refused, HTTPException: http_error}, lifespan=lifespan)
     app.state.participants = participants
     return app
 
 
 def bind(host: str, port: int) -> socket.socket:
-    """A listening-ready socket on (host, port); port 0 picks a free one (read it back from the socket)."""
+    """A listening socket on (host, port); port 0 picks a free one (read it back from the socket). It listens
+    at once, so connections made as soon as the URL is printed wait in the backlog until the server runs."""
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
+    sock.listen(2048)   # uvicorn's own backlog
     return sock
 
 

@@ -1,8 +1,12 @@
 // The page only shows the server's state and sends intents; the server checks every one against the rules.
+// A participant's secret (the "resume code") is kept for this tab only (sessionStorage) and sent with every
+// request; another tab, or a browser that forgot it, continues only with the code typed in.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
+const secretKey = (id) => `bpjax-secret:${id}`;
 let participant = null;
+let secret = null;
 let view = null;
 let selectedSlot = null;
 let busy = false;
@@ -19,11 +23,18 @@ function el(tag, attrs = {}, ...children) {
 }
 
 async function call(path, body) {
-  const options = body === undefined ? {} :
-    { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) };
+  const headers = secret ? { Authorization: `Bearer ${secret}` } : {};
+  const options = body === undefined ? { headers } : {
+    method: "POST", headers: { ...headers, "Content-Type": "application/json" }, body: JSON.stringify(body),
+  };
   const response = await fetch(path, options);
   const data = await response.json().catch(() => ({ error: `server answered ${response.status}` }));
-  if (!response.ok) throw new Error(data.error || `server answered ${response.status}`);
+  if (!response.ok) {
+    const error = new Error(data.error || `server answered ${response.status}`);
+    error.status = response.status;
+    error.retryAfter = Number(response.headers.get("Retry-After")) || 0;
+    throw error;
+  }
   return data;
 }
 
@@ -34,6 +45,10 @@ async function act(path, body) {
   try {
     render(await call(path, { participant_id: participant, ...body }));
   } catch (error) {
+    if (error.status === 404) { // the server restarted: join again with this tab's secret
+      busy = false;
+      return start(participant, secret);
+    }
     $("message").textContent = error.message;
     try { render(await call(`/api/state?participant_id=${encodeURIComponent(participant)}`), true); } catch (_) { }
   } finally {
@@ -73,6 +88,8 @@ function render(next, keepMessage = false) {
     $("tick").textContent = "";
     $("round-label").textContent = "";
   }
+  $("secret-note").hidden = view.phase !== "between" || !secret;
+  $("secret-code").textContent = secret || "";
   if (view.phase === "between") {
     $("summary").textContent = summaryText(view.summary);
     const next = view.next;
@@ -141,18 +158,44 @@ $("next-tick").addEventListener("click", () => { if (view && view.phase === "pla
 $("continue").addEventListener("click", () => act("/api/start", {}));
 $("join-form").addEventListener("submit", (event) => {
   event.preventDefault();
-  start($("participant").value.trim());
+  start($("participant").value.trim(), $("secret").value.trim() || null);
 });
 
-async function start(id) {
+// Join as `id`: a new participant gets its secret from the server; one who has joined before needs it
+// (this tab's copy, or `code` typed into the form).
+async function start(id, code) {
   participant = id;
+  secret = (code && code.toLowerCase()) || sessionStorage.getItem(secretKey(id));
   try {
-    render(await call("/api/join", { participant_id: id }));
+    const data = await call("/api/join", { participant_id: id });
+    if (data.secret) secret = data.secret;
+    sessionStorage.setItem(secretKey(id), secret);
     localStorage.setItem("bpjax-participant", id);
+    render(data);
   } catch (error) {
-    $("message").textContent = error.message;
-    $("join").hidden = $("how").hidden = false;
+    if (error.status === 429 && error.retryAfter) {
+      $("message").textContent = `Many people are joining right now; trying again in ${error.retryAfter} s …`;
+      setTimeout(() => start(id, code), error.retryAfter * 1000);
+      return;
+    }
+    const typed = Boolean(code);
+    secret = null;
+    sessionStorage.removeItem(secretKey(id));
+    askToJoin(id, error, typed);
   }
+}
+
+function askToJoin(id, error, typed) {
+  const needsCode = error.status === 401 || (error.status === 403 && error.message.startsWith("Authorization"));
+  $("participant").value = id;
+  $("secret").value = "";
+  $("secret-field").hidden = !needsCode;
+  $("message").textContent = !needsCode ? error.message : typed
+    ? `That resume code is not ${id}'s. Check it and try again, or ask the experimenter.`
+    : `${id} has already joined this game. To continue, enter the resume code you were shown when you joined.`;
+  $("join").hidden = $("how").hidden = false;
+  $("board").hidden = $("between").hidden = $("finished").hidden = true;
+  document.body.dataset.phase = "join";
 }
 
 const fromUrl = new URLSearchParams(location.search).get("participant");
