@@ -335,19 +335,21 @@ def test_finished_participant_is_refused_and_tip_only_in_study_rounds(tmp_path):
 
 def test_tip_and_config_errors_name_the_field(tmp_path, capsys):
     tips = tmp_path / "tips.json"
-    tips.write_text(json.dumps([{"rank": 1, "text": "The chef should never plate.", "warning": None},
-                                {"rank": 2, "text": "B", "warning": "following this tip lost ticks in simulation"}]))
+    tips.write_text(json.dumps({"recommended": [{"rank": 1, "text": "The chef should never plate."},
+                                                {"rank": 2, "text": "B"}], "candidates": []}))
     assert load_tip(tips, 2)["text"] == "B"
     cfg = compose_config([f"tip.file={tips}", "tip.show=true"], "play")
     assert setup_from_config(cfg, tmp_path).tip == "The chef should never plate."
     assert capsys.readouterr().err == ""
-    setup_from_config(compose_config([f"tip.file={tips}", "tip.show=true", "tip.rank=2"], "play"), tmp_path)
-    assert "warning: tip 2 ('B'): following this tip lost ticks" in capsys.readouterr().err
     (tmp_path / "bad.json").write_text('{"a": 1}')
+    (tmp_path / "none.json").write_text('{"recommended": [], "message": "no tip found that helps these trainees"}')
     for overrides, says in [(["tip.show=true"], "tip.file: tip.show=true needs"),
-                            ([f"tip.file={tips}", "tip.show=true", "tip.rank=3"], "tip.rank: no tip of rank 3"),
+                            ([f"tip.file={tips}", "tip.show=true", "tip.rank=3"],
+                             "tip.rank: no recommended tip of rank 3"),
+                            ([f"tip.file={tmp_path / 'none.json'}", "tip.show=true"],
+                             "recommends no tip \\(no tip found that helps these trainees\\)"),
                             ([f"tip.file={tmp_path / 'bad.json'}", "tip.show=true"], "tip.file: "),
-                            ([f"tip.file={tmp_path / 'none.json'}", "tip.show=true"], "tip.file: cannot read"),
+                            ([f"tip.file={tmp_path / 'missing.json'}", "tip.show=true"], "tip.file: cannot read"),
                             (["rounds=0"], r"rounds: expected an integer in 1\.\.100, got 0"),
                             ([f"rounds={10**12}"], r"rounds: expected an integer in 1\.\.100"),
                             (["practice_rounds=-1"], r"practice_rounds: expected an integer in 0\.\.100, got -1"),

@@ -30,7 +30,7 @@ def game(tmp_path_factory):
     """The CLI on a free loopback port: 1 practice round, 1 study round with a tip from a tips.json."""
     run_dir = tmp_path_factory.mktemp("play_run")
     tips = run_dir / "tips.json"
-    tips.write_text(json.dumps([{"rank": 1, "text": TIP, "score": 5.0}]))
+    tips.write_text(json.dumps({"recommended": [{"rank": 1, "text": TIP, "simulated_gain": 5.0}]}))
     with launched(run_dir, "rounds=1", "practice_rounds=1", "tip.show=true", f"tip.file={tips}") as (url, process):
         yield url, run_dir / "traces", process
 

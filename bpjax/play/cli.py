@@ -34,18 +34,21 @@ MAX_ROUNDS = 100   # rounds (and practice rounds) per participant
 
 
 def load_tip(path: str | Path, rank: int) -> dict:
-    """The tip with `rank` in a pipeline's ``tips.json`` (its entry: text, score, warning, …); ConfigError
-    naming the problem."""
+    """The recommended tip with `rank` in a pipeline's ``tips.json`` (its entry: text, simulated gain, …);
+    ConfigError naming the problem. Only recommended tips (checked by simulation) can be shown."""
     try:
         tips = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         raise ConfigError(f"tip.file: cannot read {path} ({error})") from None
-    if not isinstance(tips, list) or not all(isinstance(t, dict) and "text" in t for t in tips):
-        raise ConfigError(f"tip.file: {path} is not a tips.json (a list of tips with a 'text')")
-    ranks = [t.get("rank", i + 1) for i, t in enumerate(tips)]
+    recommended = tips.get("recommended") if isinstance(tips, dict) else None
+    if not isinstance(recommended, list) or not all(isinstance(t, dict) and "text" in t for t in recommended):
+        raise ConfigError(f"tip.file: {path} is not a pipeline's tips.json (no 'recommended' list of tips)")
+    if not recommended:
+        raise ConfigError(f"tip.file: {path} recommends no tip ({tips.get('message') or 'none helped'})")
+    ranks = [t.get("rank", i + 1) for i, t in enumerate(recommended)]
     if rank not in ranks:
-        raise ConfigError(f"tip.rank: no tip of rank {rank} in {path} (ranks {ranks})")
-    return tips[ranks.index(rank)]
+        raise ConfigError(f"tip.rank: no recommended tip of rank {rank} in {path} (ranks {ranks})")
+    return recommended[ranks.index(rank)]
 
 
 def _integer(name: str, value, lo: int, hi: int) -> int:
@@ -67,10 +70,7 @@ def setup_from_config(cfg: DictConfig, out_dir: Path) -> GameSetup:
     if cfg.tip.show:
         if cfg.tip.file is None:
             raise ConfigError("tip.file: tip.show=true needs a tips.json (tip.file=PATH)")
-        entry = load_tip(cfg.tip.file, cfg.tip.rank)
-        tip = str(entry["text"])
-        if entry.get("warning"):  # the pipeline flags tips whose simulated gain was negative
-            print(f"warning: tip {cfg.tip.rank} ({tip!r}): {entry['warning']}", file=sys.stderr)
+        tip = str(load_tip(cfg.tip.file, cfg.tip.rank)["text"])
     return GameSetup(study, cfg.rounds, out_dir, practice, cfg.practice_rounds, tip)
 
 
