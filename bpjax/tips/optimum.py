@@ -54,6 +54,7 @@ class ExactOptimum:
     solver: ExactSolver
     tolerance: float = 0.0
     max_optimal_joints: int = 256  # per tick; kitchens with more optimal joints keep the first ones found
+    _optimal: dict = field(default_factory=dict, repr=False)  # state -> its optimal joints
 
     def q_values(self, traces: TraceSet) -> np.ndarray:
         return np.stack([self.solver.q_values(state) for state in traces.states])
@@ -85,7 +86,10 @@ class ExactOptimum:
 
     def optimal_joints(self, states: Sequence[RefState]) -> list[np.ndarray]:
         """Per state (a tick's start), every optimal joint assignment of that tick: int[n, W]."""
-        return [self._optimal_joints(state) for state in states]
+        for state in states:
+            if state not in self._optimal:
+                self._optimal[state] = self._optimal_joints(state)
+        return [self._optimal[state] for state in states]
 
     def _optimal_joints(self, state: RefState) -> np.ndarray:
         sim, n_workers, n_slots = self.solver.sim, self.solver.spec.n_workers, self.solver.sim.n_slots

@@ -174,7 +174,8 @@ def to_simulate(report_candidates: list[TipScore], settings: TipSettings, eligib
 
 
 def mine_tips(traces: TraceSet, spec: KitchenSpec, env, env_params, optimum, trainee_policy,
-              settings: TipSettings = TipSettings(), chooser_for=None, progress=None) -> TipReport:
+              settings: TipSettings = TipSettings(), chooser_for=None, progress=None,
+              costs: JointCosts | None = None) -> TipReport:
     """The whole tip stage on the trainees' traces; π_H (`trainee_policy`, fitted) is simulated unless
     `chooser_for` (see ``bpjax.tips.simulate.play_arms``) supplies other simulated trainees."""
     say = progress or (lambda message: None)
@@ -188,7 +189,7 @@ def mine_tips(traces: TraceSet, spec: KitchenSpec, env, env_params, optimum, tra
         lists = rule_lists(traces.states, q, traces.action, spec, optimal=optimal, seed=settings.seed)
     say("scoring candidate tips per decision tick")
     candidates = score_tips(table, candidate_tips(spec, settings, lists), optimum, settings.readings,
-                            JointCosts(table, optimum))
+                            costs or JointCosts(optimum))
     complete = traces.rounds[traces.rounds["complete"]]
     report = TipReport(candidates, [], [], {}, float(complete["ticks"].mean()) if len(complete) else float("nan"),
                        len(table), table.n_rounds, lists, settings)

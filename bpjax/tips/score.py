@@ -38,18 +38,18 @@ class TipScore:
 
 
 class JointCosts:
-    """cost(s, J) of a tick table's ticks, asked of the optimum once per distinct (tick, joint)."""
+    """cost(s, J), asked of the optimum once per distinct (state, joint): share one across tick tables of the
+    same kitchen (people, rounds) and nothing is computed twice."""
 
-    def __init__(self, table: TickTable, optimum):
-        self.table, self.optimum = table, optimum
+    def __init__(self, optimum):
+        self.optimum = optimum
         self._cache: dict[tuple, float] = {}
 
-    def __call__(self, rows: np.ndarray, joints: np.ndarray) -> np.ndarray:
-        keys = [(int(r), *j) for r, j in zip(rows.tolist(), np.asarray(joints).tolist())]
+    def __call__(self, states: Sequence, joints: np.ndarray) -> np.ndarray:
+        keys = [(state, *joint) for state, joint in zip(states, np.asarray(joints).tolist())]
         missing = list(dict.fromkeys(k for k in keys if k not in self._cache))
         if missing:
-            costs = self.optimum.joint_costs([self.table.states[k[0]] for k in missing],
-                                             np.asarray([k[1:] for k in missing], np.int64))
+            costs = self.optimum.joint_costs([k[0] for k in missing], np.asarray([k[1:] for k in missing], np.int64))
             self._cache.update(zip(missing, costs.tolist()))
         return np.asarray([self._cache[k] for k in keys], float)
 
@@ -60,7 +60,8 @@ def score_tips(table: TickTable, tips: Sequence[Tip], optimum, readings: Reading
     change the joints the same way are one tip: the first of them in `tips` (list shorter wordings first)
     is kept."""
     spec, n = table.spec, len(table)
-    costs = costs or JointCosts(table, optimum)
+    costs = costs or JointCosts(optimum)
+    states = table.states
     ctx = TickContext.of(table)
     optimal = optimum.optimal_joints(table.states)
     optimal_row = np.repeat(np.arange(n), [len(o) for o in optimal])
@@ -80,12 +81,12 @@ def score_tips(table: TickTable, tips: Sequence[Tip], optimum, readings: Reading
     changed_rows = np.concatenate([rows for *_, rows in pending] + [np.zeros(0, np.int64)])
     changed_joints = np.concatenate([new[rows] for _, _, new, rows in pending] + [np.zeros((0, spec.n_workers),
                                                                                           np.int64)])
-    costs(np.r_[np.arange(n), changed_rows], np.concatenate([table.joint, changed_joints]))  # one batch
-    recorded = costs(np.arange(n), table.joint)
+    costs([states[r] for r in np.r_[np.arange(n), changed_rows]], np.concatenate([table.joint, changed_joints]))
+    recorded = costs(states, table.joint)
 
     out = []
     for tip, applies, new, rows in pending:
-        gain = recorded[rows] - costs(rows, new[rows])
+        gain = recorded[rows] - costs([states[r] for r in rows], new[rows])
         agree = np.bincount(optimal_row, weights=satisfied(tip, optimal_ctx, optimal_joints, spec, readings),
                             minlength=n) > 0
         out.append(TipScore(tip, tip.text(spec), float(gain.sum() / max(table.n_rounds, 1)),

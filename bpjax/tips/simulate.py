@@ -20,6 +20,7 @@ whose joint assignment loses ticks against π* (``optimum.suboptimal_joints``).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Protocol, Sequence
@@ -101,28 +102,31 @@ class PlayerChooser:
 class PlayedRounds:
     """Every simulated round: ticks, and per decision tick its start state and joint assignment."""
 
-    ticks: np.ndarray               # int[B]
-    tick_round: np.ndarray          # int[D]: the env (round) of each decision tick
+    ticks: np.ndarray               # int[B]: ticks of each round
+    tick_round: np.ndarray          # int[D]: the round of each decision tick
     tick_states: list               # RefState at the start of each decision tick
     tick_joints: np.ndarray         # int[D, W]
 
 
-def _compiled(env: Kitchen, params: EnvParams):
+@functools.lru_cache(maxsize=None)
+def _compiled(env: Kitchen):
+    """Batched view and step of one env shape, compiled once per batch size (params are an argument, so
+    every kitchen of this shape shares them)."""
     @jax.jit
-    def view(states):
+    def view(states, params):
         obs = jax.vmap(env.get_obs, in_axes=(0, None))(states, params)
         mask = jax.vmap(env.action_mask, in_axes=(0, None))(states, params)
         return obs, mask, states.tick, states.done, states.worker_slot, states.worker_until
 
     @jax.jit
-    def step(states, actions):
+    def step(states, actions, params):
         states, _, terminated, truncated, _ = jax.vmap(env.step_env, in_axes=(None, 0, 0, None))(
             None, states, actions, params)
         return states, terminated | truncated
 
-    @jax.jit
-    def initial(n):
-        return jax.vmap(lambda _: env.initial_state(params))(n)
+    @functools.partial(jax.jit, static_argnums=1)
+    def initial(params, n):
+        return jax.vmap(lambda _: env.initial_state(params))(jnp.arange(n))
 
     return view, step, initial
 
@@ -158,28 +162,53 @@ def constrain(tip: Tip, allowed: np.ndarray, mask: np.ndarray, count: np.ndarray
 def play_arms(env: Kitchen, params: EnvParams, spec: KitchenSpec, chooser_for, arms: Sequence[tuple[Tip | None,
               float]], n_trainees: int, rounds: int, seed: int, readings: Readings = Readings()
               ) -> list[PlayedRounds]:
-    """Play `n_trainees` × `rounds` for every arm (tip or None for control, compliance), all in one batch.
+    """Play `n_trainees` × `rounds` for every arm (tip or None for control, compliance), all in one batch,
+    trainee i's round r drawing the same random numbers in every arm.
 
     `chooser_for(trainee, round_number)` → a :class:`Chooser`-compatible object for the whole batch is made
     once from the per-env trainee and round arrays (see :func:`simulate_tips`)."""
     n_arms, per_arm = len(arms), n_trainees * rounds
-    batch = n_arms * per_arm
     trainee = np.tile(np.repeat(np.arange(n_trainees), rounds), n_arms)
     round_number = np.tile(np.tile(np.arange(1, rounds + 1), n_trainees), n_arms)
     arm = np.repeat(np.arange(n_arms), per_arm)
-    chooser = chooser_for(trainee, round_number)
-    max_steps = spec.n_slots + spec.max_ticks + 2
-    rng = np.random.default_rng(seed)
-    u_decision = rng.random((per_arm, max_steps))[np.tile(np.arange(per_arm), n_arms)]
-    u_tick = rng.random((per_arm, spec.max_ticks + 1))[np.tile(np.arange(per_arm), n_arms)]
-    compliance = np.asarray([c for _, c in arms])[arm]
+    u_decision, u_tick = random_streams(spec, per_arm, seed)
+    pairs = np.tile(np.arange(per_arm), n_arms)
+    played = play_rounds(env, params, spec, chooser_for(trainee, round_number), [arms[a][0] for a in arm],
+                         np.asarray([c for _, c in arms])[arm], u_decision[pairs], u_tick[pairs], trainee,
+                         round_number, readings)
+    return [_select(played, arm == a) for a in range(n_arms)]
 
-    view_fn, step_fn, initial_fn = _compiled(env, params)
-    states = initial_fn(jnp.arange(batch))
+
+def random_streams(spec: KitchenSpec, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """n independent streams of uniforms: one per decision (the trainee's choice), one per tick (whether it
+    complies); give the same stream to every arm's copy of a round to pair them."""
+    rng = np.random.default_rng(seed)
+    return rng.random((n, spec.n_slots + spec.max_ticks + 2)), rng.random((n, spec.max_ticks + 1))
+
+
+def play_rounds(env: Kitchen, params: EnvParams, spec: KitchenSpec, chooser: Chooser, tips: Sequence[Tip | None],
+                compliance: np.ndarray, u_decision: np.ndarray, u_tick: np.ndarray, trainee: np.ndarray,
+                round_number: np.ndarray, readings: Readings = Readings()) -> PlayedRounds:
+    """Play one round per env of a batch, env i with tip `tips[i]` (or none) followed at `compliance[i]`,
+    drawing its choices from `u_decision[i]` and its compliance from `u_tick[i]`. The batch is padded to a
+    size class so that one compiled program serves many calls."""
+    n = len(tips)
+    batch = max(64, 1 << max(n - 1, 0).bit_length())
+    pad = batch - n
+    trainee, round_number = np.r_[trainee, np.zeros(pad, int)], np.r_[round_number, np.ones(pad, int)]
+    compliance = np.r_[compliance, np.zeros(pad)]
+    u_decision = np.concatenate([u_decision, np.zeros((pad, u_decision.shape[1]))])
+    u_tick = np.concatenate([u_tick, np.ones((pad, u_tick.shape[1]))])
+    unique = list(dict.fromkeys(t for t in tips if t is not None))
+    tip_of = np.asarray([-1 if t is None else unique.index(t) for t in tips] + [-1] * pad)
+    max_steps = u_decision.shape[1]
+
+    view_fn, step_fn, initial_fn = _compiled(env)
+    states = initial_fn(params, batch)
     n_workers, n_types = spec.n_workers, len(spec.task_types)
     slot_type = np.asarray(spec.slot_types)
     count = np.zeros((batch, n_workers, n_types), np.int64)
-    over = np.zeros(batch, bool)
+    over = np.arange(batch) >= n  # padding never plays
     decisions = np.zeros(batch, np.int64)
     start_tick = np.full(batch, -1)
     features = np.zeros((batch, len(predicate_names(spec))), bool)
@@ -189,9 +218,8 @@ def play_arms(env: Kitchen, params: EnvParams, spec: KitchenSpec, chooser_for, a
     log_joint = np.full((len(log_env), n_workers), IDLE, np.int64)
     log_state: list = []
     current = np.zeros(batch, np.int64)  # each env's open decision tick in the log
-    tips = [tip for tip, _ in arms]
     while not over.all():
-        obs, mask, tick, done_bits, worker_slot, worker_until = (np.asarray(x) for x in view_fn(states))
+        obs, mask, tick, done_bits, worker_slot, worker_until = (np.asarray(x) for x in view_fn(states, params))
         view = DecisionView(obs, mask, tick, done_bits, worker_slot, worker_until, trainee, round_number)
         live = np.flatnonzero(~over)
         opened = live[tick[live] != start_tick[live]]
@@ -204,8 +232,8 @@ def play_arms(env: Kitchen, params: EnvParams, spec: KitchenSpec, chooser_for, a
             log_env[current[opened]] = opened
             log_state += view.reference_states(opened, spec.n_slots)
         allowed = mask.copy()
-        for index, tip in enumerate(tips):
-            rows = live[(arm[live] == index) & comply[live]] if tip is not None else ()
+        for index, tip in enumerate(unique):
+            rows = live[(tip_of[live] == index) & comply[live]]
             if len(rows):
                 sub = allowed[rows]
                 constrain(tip, sub, mask[rows], count[rows], features[rows], spec, readings)
@@ -218,20 +246,21 @@ def play_arms(env: Kitchen, params: EnvParams, spec: KitchenSpec, chooser_for, a
         count[assign, workers, slot_type[slots]] += 1
         log_joint[current[assign], workers] = slots
         decisions[live] += 1
-        states, ended = step_fn(states, jnp.asarray(action, jnp.int32))
+        states, ended = step_fn(states, jnp.asarray(action, jnp.int32), params)
         over |= np.asarray(ended)
-    ticks = np.asarray(view_fn(states)[2])
+    ticks = np.asarray(view_fn(states, params)[2])[:n]
     n_logged = len(log_state)
-    envs, joints = log_env[:n_logged], log_joint[:n_logged]
-    return [_select(ticks, envs, log_state, joints, arm == a) for a in range(n_arms)]
+    return PlayedRounds(ticks, log_env[:n_logged], log_state, log_joint[:n_logged])
 
 
-def _select(ticks, envs, tick_states, joints, in_arm: np.ndarray) -> PlayedRounds:
+def _select(played: PlayedRounds, in_arm: np.ndarray) -> PlayedRounds:
+    """The rounds of one arm, renumbered 0 .. (rounds in the arm) - 1."""
     index = np.flatnonzero(in_arm)
     position = np.full(len(in_arm), -1)
     position[index] = np.arange(len(index))
-    keep = np.flatnonzero(in_arm[envs])
-    return PlayedRounds(ticks[index], position[envs[keep]], [tick_states[i] for i in keep], joints[keep])
+    keep = np.flatnonzero(in_arm[played.tick_round])
+    return PlayedRounds(played.ticks[index], position[played.tick_round[keep]],
+                        [played.tick_states[i] for i in keep], played.tick_joints[keep])
 
 
 @dataclass
