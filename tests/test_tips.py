@@ -26,7 +26,7 @@ from bpjax.tips.optimum import ExactOptimum
 from bpjax.tips.predicates import predicate_names
 from bpjax.tips.prescribe import Readings
 from bpjax.tips.score import score_tips
-from bpjax.tips.simulate import PolicyChooser, simulate_tips, play_arms
+from bpjax.tips.simulate import PolicyChooser, play_rounds, random_streams, simulate_tips
 from bpjax.tips.ticks import tick_table
 from tests.kitchens import BRUTE_FORCE_HORIZON, brute_force_finish, spec_of, tiny_kitchens
 
@@ -235,18 +235,23 @@ def test_simulated_trainees_follow_the_tip_at_every_tick(paper_spec, readings):
     tips = [Tip("count", "times", 0, 2, 0), Tip("count", "times", 2, 1, 2), Tip("count", "times", 1, 0, 3),
             Tip("state", "assign", 1, 1, condition=(state_clause(names, "a plate subtask is open"),)),
             Tip("state", "idle", 0)]
-    played = play_arms(env, params, spec, lambda t, r: PolicyChooser(UniformPolicy()),
-                       [(None, 0.0)] + [(tip, 1.0) for tip in tips], 6, 2, seed=1, readings=readings)
-    for tip, arm in zip(tips, played[1:]):
-        counts: dict = {}
-        for index, (round_index, state, joint) in enumerate(zip(arm.tick_round, arm.tick_states, arm.tick_joints)):
-            if index == 0 or arm.tick_round[index - 1] != round_index:
-                counts = {}
-            joint = {w: int(s) for w, s in enumerate(joint) if s >= 0}
-            _, new = expected_prescription(tip, spec, ref, state, joint, counts, None, readings)
-            assert new == joint, (tip, state, joint)
-            for w, slot in joint.items():
-                counts[(w, ref.slot_type[slot])] = counts.get((w, ref.slot_type[slot]), 0) + 1
+    per_tip = 12
+    u_decision, u_tick = random_streams(spec, per_tip * len(tips), seed=1)
+    envs = np.arange(per_tip * len(tips))
+    played = play_rounds(env, params, spec, PolicyChooser(UniformPolicy()), [tips[i // per_tip] for i in envs],
+                         np.ones(len(envs)), u_decision, u_tick, envs, np.ones(len(envs), int), readings)
+    order = np.argsort(played.tick_round, kind="stable")  # each round's ticks, in the order they were played
+    counts: dict = {}
+    for index, position in enumerate(order):
+        round_index = played.tick_round[position]
+        tip, state, joint = tips[round_index // per_tip], played.tick_states[position], played.tick_joints[position]
+        if index == 0 or played.tick_round[order[index - 1]] != round_index:
+            counts = {}
+        joint = {w: int(s) for w, s in enumerate(joint) if s >= 0}
+        _, new = expected_prescription(tip, spec, ref, state, joint, counts, None, readings)
+        assert new == joint, (tip, state, joint)
+        for w, slot in joint.items():
+            counts[(w, ref.slot_type[slot])] = counts.get((w, ref.slot_type[slot]), 0) + 1
 
 
 def state_clause(names, *predicates):

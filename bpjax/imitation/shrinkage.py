@@ -43,3 +43,50 @@ class ShrunkPolicy:
         if np.all(w == 1):
             return local
         return w[:, None] * local + (1 - w[:, None]) * self.prior.probs(obs, mask)
+
+
+@dataclass
+class PersonalPolicies:
+    """Many people's policies from their own few decisions, each shrunk toward one shared prior (the
+    population's policy): at a state s, over the actions allowed there,
+
+        π_p(a | s) = (c_p(s, a) + strength · π_prior(a | s)) / (n_p(s) + strength),
+
+    c_p the person's recorded choices at exactly s and n_p(s) their number — a Dirichlet posterior whose prior
+    is the population's policy worth `strength` decisions. A person with no decisions at s is the population."""
+
+    prior: object
+    n_actions: int
+    strength: float = 5.0
+    counts: dict[tuple[str, bytes], np.ndarray] = field(default_factory=dict, init=False)
+
+    def add(self, person: str, obs: np.ndarray, action: np.ndarray) -> "PersonalPolicies":
+        for key, a in zip(observation_keys(obs), np.asarray(action).tolist()):
+            row = self.counts.setdefault((person, key), np.zeros(self.n_actions))
+            row[a] += 1
+        return self
+
+    def probs(self, persons, obs: np.ndarray, mask: np.ndarray, prior_probs: np.ndarray | None = None) -> np.ndarray:
+        """float[N, A] for row i of person `persons[i]`; `prior_probs` may be given when already computed."""
+        prior = self.prior.probs(obs, mask) if prior_probs is None else prior_probs
+        local = np.zeros_like(prior)
+        for i, (person, key) in enumerate(zip(persons, observation_keys(obs))):
+            row = self.counts.get((person, key))
+            if row is not None:
+                local[i] = np.where(mask[i], row, 0.0)
+        n = local.sum(axis=1, keepdims=True)
+        return (local + self.strength * prior) / (n + self.strength)
+
+    def of(self, person: str) -> "PersonPolicy":
+        return PersonPolicy(self, person)
+
+
+@dataclass
+class PersonPolicy:
+    """One person's policy of :class:`PersonalPolicies`, as a TraineePolicy (``probs(obs, mask)``)."""
+
+    policies: PersonalPolicies
+    person: str
+
+    def probs(self, obs: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        return self.policies.probs([self.person] * len(obs), obs, mask)

@@ -159,26 +159,6 @@ def constrain(tip: Tip, allowed: np.ndarray, mask: np.ndarray, count: np.ndarray
         allowed[np.ix_(force, np.flatnonzero(~of_type) + w * n_slots)] = False
 
 
-def play_arms(env: Kitchen, params: EnvParams, spec: KitchenSpec, chooser_for, arms: Sequence[tuple[Tip | None,
-              float]], n_trainees: int, rounds: int, seed: int, readings: Readings = Readings()
-              ) -> list[PlayedRounds]:
-    """Play `n_trainees` × `rounds` for every arm (tip or None for control, compliance), all in one batch,
-    trainee i's round r drawing the same random numbers in every arm.
-
-    `chooser_for(trainee, round_number)` → a :class:`Chooser`-compatible object for the whole batch is made
-    once from the per-env trainee and round arrays (see :func:`simulate_tips`)."""
-    n_arms, per_arm = len(arms), n_trainees * rounds
-    trainee = np.tile(np.repeat(np.arange(n_trainees), rounds), n_arms)
-    round_number = np.tile(np.tile(np.arange(1, rounds + 1), n_trainees), n_arms)
-    arm = np.repeat(np.arange(n_arms), per_arm)
-    u_decision, u_tick = random_streams(spec, per_arm, seed)
-    pairs = np.tile(np.arange(per_arm), n_arms)
-    played = play_rounds(env, params, spec, chooser_for(trainee, round_number), [arms[a][0] for a in arm],
-                         np.asarray([c for _, c in arms])[arm], u_decision[pairs], u_tick[pairs], trainee,
-                         round_number, readings)
-    return [_select(played, arm == a) for a in range(n_arms)]
-
-
 def random_streams(spec: KitchenSpec, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """n independent streams of uniforms: one per decision (the trainee's choice), one per tick (whether it
     complies); give the same stream to every arm's copy of a round to pair them."""
@@ -253,16 +233,6 @@ def play_rounds(env: Kitchen, params: EnvParams, spec: KitchenSpec, chooser: Cho
     return PlayedRounds(ticks, log_env[:n_logged], log_state, log_joint[:n_logged])
 
 
-def _select(played: PlayedRounds, in_arm: np.ndarray) -> PlayedRounds:
-    """The rounds of one arm, renumbered 0 .. (rounds in the arm) - 1."""
-    index = np.flatnonzero(in_arm)
-    position = np.full(len(in_arm), -1)
-    position[index] = np.arange(len(index))
-    keep = np.flatnonzero(in_arm[played.tick_round])
-    return PlayedRounds(played.ticks[index], position[played.tick_round[keep]],
-                        [played.tick_states[i] for i in keep], played.tick_joints[keep])
-
-
 @dataclass
 class TipEvaluation:
     compliance: float
@@ -301,28 +271,62 @@ def simulate_tips(env: Kitchen, params: EnvParams, spec: KitchenSpec, chooser_fo
                   ) -> tuple[dict, list[list[TipEvaluation]]]:
     """Control and every tip × compliance in one batch. Returns (the control arm's summary, per tip its
     evaluations in the order of `compliances`). Intervals are at `confidence`, simultaneous over the tips
-    (Bonferroni): the chance that any interval misses its tip's true gain under π_H is at most 1 - confidence."""
-    z = interval_z(confidence, len(tips))
-    arms = [(None, 0.0)] + [(tip, c) for tip in tips for c in compliances]
-    played = play_arms(env, params, spec, chooser_for, arms, n_trainees, rounds, seed, readings)
-    bad = [suboptimal_by_round(p, optimum) for p in played]
-    round_number = np.tile(np.arange(1, rounds + 1), n_trainees)
-    control, control_bad = played[0].ticks.astype(float), bad[0]
+    (Bonferroni): the chance that any interval misses its tip's true gain under π_H is at most 1 - confidence.
+    `chooser_for(trainee, round_number)` makes the simulated trainees (see :func:`play_arms`)."""
+    [result] = simulate_groups(env, params, spec, lambda group, trainee, round_number: chooser_for(trainee, round_number),
+                               [tips], optimum, compliances, n_trainees, rounds, seed, readings, confidence)
+    return result
+
+
+def simulate_groups(env: Kitchen, params: EnvParams, spec: KitchenSpec, chooser_for, groups: Sequence[Sequence[Tip]],
+                    optimum, compliances: Sequence[float] = (1.0,), n_trainees: int = 20, rounds: int = 2,
+                    seed: int = 0, readings: Readings = Readings(), confidence: float = 0.95
+                    ) -> list[tuple[dict, list[list[TipEvaluation]]]]:
+    """:func:`simulate_tips` for several groups of simulated trainees at once (one person each, say), each
+    with its own tips and control arm, all in one batch. `chooser_for(group, trainee, round_number)` gets the
+    per-env arrays. Returns, per group, what :func:`simulate_tips` returns."""
+    per_arm = n_trainees * rounds
+    group_of, arm_of, pair_of, tips_of, compliance_of = [], [], [], [], []
+    for g, tips in enumerate(groups):
+        arms = [(None, 0.0)] + [(tip, c) for tip in tips for c in compliances]
+        for a, (tip, c) in enumerate(arms):
+            group_of += [g] * per_arm
+            arm_of += [a] * per_arm
+            pair_of += list(range(g * per_arm, (g + 1) * per_arm))
+            tips_of += [tip] * per_arm
+            compliance_of += [c] * per_arm
+    group_of, arm_of, pair_of = np.asarray(group_of), np.asarray(arm_of), np.asarray(pair_of)
+    trainee = pair_of % per_arm // rounds
+    round_number = pair_of % rounds + 1
+    u_decision, u_tick = random_streams(spec, len(groups) * per_arm, seed)
+    played = play_rounds(env, params, spec, chooser_for(group_of, trainee, round_number), tips_of,
+                         np.asarray(compliance_of), u_decision[pair_of], u_tick[pair_of], trainee, round_number,
+                         readings)
+    bad = suboptimal_by_round(played, optimum)
     out = []
-    for t in range(len(tips)):
-        per_tip = []
-        for c, compliance in enumerate(compliances):
-            index = 1 + t * len(compliances) + c
-            treated, treated_bad = played[index].ticks.astype(float), bad[index]
-            saved, ci = paired_summary(control, treated, z)
-            by_round = [{"round": r, "control_ticks": float(control[round_number == r].mean()),
-                         "tip_ticks": float(treated[round_number == r].mean()),
-                         "control_suboptimal": _rate(control_bad[round_number == r]),
-                         "tip_suboptimal": _rate(treated_bad[round_number == r])} for r in range(1, rounds + 1)]
-            per_tip.append(TipEvaluation(compliance, float(control.mean()), float(treated.mean()), saved, ci,
-                                         _rate(control_bad), _rate(treated_bad), by_round))
-        out.append(per_tip)
-    return {"ticks": float(control.mean()), "suboptimal": _rate(control_bad)}, out
+    for g, tips in enumerate(groups):
+        z = interval_z(confidence, len(tips))
+        in_group = group_of == g
+        control = played.ticks[in_group & (arm_of == 0)].astype(float)
+        control_bad = bad[in_group & (arm_of == 0)]
+        rounds_of = round_number[in_group & (arm_of == 0)]
+        evaluations = []
+        for t in range(len(tips)):
+            per_tip = []
+            for c, compliance in enumerate(compliances):
+                rows = in_group & (arm_of == 1 + t * len(compliances) + c)
+                treated, treated_bad = played.ticks[rows].astype(float), bad[rows]
+                saved, ci = paired_summary(control, treated, z)
+                by_round = [{"round": r, "control_ticks": float(control[rounds_of == r].mean()),
+                             "tip_ticks": float(treated[rounds_of == r].mean()),
+                             "control_suboptimal": _rate(control_bad[rounds_of == r]),
+                             "tip_suboptimal": _rate(treated_bad[rounds_of == r])} for r in range(1, rounds + 1)]
+                per_tip.append(TipEvaluation(compliance, float(control.mean()), float(treated.mean()), saved, ci,
+                                             _rate(control_bad), _rate(treated_bad), by_round))
+            evaluations.append(per_tip)
+        out.append(({"ticks": float(control.mean()), "ticks_sd": float(control.std(ddof=1)) if len(control) > 1
+                     else 0.0, "suboptimal": _rate(control_bad)}, evaluations))
+    return out
 
 
 def _rate(counts: np.ndarray) -> float:
