@@ -74,7 +74,7 @@ def jax_steps_per_s(env, params, batch: int, n_steps: int, with_obs: bool, rng: 
             uniform = jax.random.uniform(draw, seeds.shape)
         actions = sample(uniform, legal_slots(states, params))
         obs, states, reward, _, _, _ = step(None, states, actions, params)
-        checksum = checksum + reward + (obs.sum(axis=1) if with_obs else 0.0)
+        checksum = checksum + reward + (obs.features.sum(axis=1) if with_obs else 0.0)
         return (key, seeds, states, checksum), None
 
     def run(carry):
@@ -82,7 +82,7 @@ def jax_steps_per_s(env, params, batch: int, n_steps: int, with_obs: bool, rng: 
         return carry
 
     seeds = jnp.arange(1, batch + 1, dtype=jnp.uint32) * jnp.uint32(2654435761)
-    states = jax.vmap(lambda _: env.initial_state(params))(jnp.arange(batch))
+    states = jax.vmap(lambda _: env.reset_env(None, params))(jnp.arange(batch))
     keys = jax.random.split(jax.random.key(0), devices)
     carry = (keys, seeds, states, jnp.zeros(batch, jnp.float32))
     if devices > 1:
