@@ -1,8 +1,8 @@
 """Environment steps per second: the jitted, vmapped JAX kitchen under lax.scan vs the pure-Python reference.
 
 Both play uniformly random legal actions with auto-reset on the same kitchen, measured in one run. Modes:
-``obs`` builds the observation every step and consumes it (as a learner would); ``state`` steps without
-building it (the step itself). The random numbers come from threefry (``jax.random``) or, to time the env
+``obs`` builds the observation every step and consumes its (scaled) features, as a learner would; ``state``
+steps without building it (the step itself). The random numbers come from threefry (``jax.random``) or, to time the env
 rather than the sampler, a per-env xorshift carried in the scan; both are reported. The headline ``ratio_vs_reference`` compares like with like: the state-only step
 with threefry against the reference's state-only rate (``ratio_vs_reference_at_4096`` has every mode).
 

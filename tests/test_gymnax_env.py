@@ -113,7 +113,8 @@ def test_an_illegal_action_plays_as_end_tick_and_a_legal_one_as_in_the_native_en
         return jax.vmap(one)(actions)
 
     batch = jax.vmap(states)(jax.random.split(jax.random.key(2), 16))
-    live = ~np.asarray(jax.vmap(jax.vmap(lambda s: native.is_terminal(s, params) | (s.tick >= params.max_ticks)))(batch))
+    over = jax.vmap(jax.vmap(lambda s: native.is_terminal(s, params) | (s.tick >= params.max_ticks)))(batch)
+    live = ~np.asarray(over)
     ok, legal = jax.jit(jax.vmap(jax.vmap(compare)))(batch)
     ok, legal = np.asarray(ok)[live], np.asarray(legal)[live]
     assert ok.all()

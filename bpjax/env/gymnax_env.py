@@ -86,7 +86,8 @@ class GymnaxKitchen(environment.Environment[EnvState, EnvParams]):
     def step(self, key: jax.Array, state: EnvState, action, params: EnvParams | None = None):
         params = self.default_params if params is None else params
         obs, state, reward, terminated, truncated, info = super().step(key, state, action, params)
-        return obs, state, reward, terminated, truncated, {**info, "action_mask": self.kitchen.action_mask(state, params)}
+        info = {**info, "action_mask": self.kitchen.action_mask(state, params)}  # of the state after any reset
+        return obs, state, reward, terminated, truncated, info
 
 
 def make_gymnax(overrides: KitchenSpec | Sequence[str] | None = None) -> tuple[GymnaxKitchen, EnvParams]:
