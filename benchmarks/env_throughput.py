@@ -1,8 +1,8 @@
 """Environment steps per second: the jitted, vmapped JAX kitchen under lax.scan vs the pure-Python reference.
 
 Both play uniformly random legal actions with auto-reset on the same kitchen, measured in one run. Modes:
-``obs`` builds the observation every step and consumes it (as a learner would); ``state`` steps without
-building it (the step itself). The random numbers come from threefry (``jax.random``) or, to time the env
+``obs`` builds the observation every step and consumes its (scaled) features, as a learner would; ``state``
+steps without building it (the step itself). The random numbers come from threefry (``jax.random``) or, to time the env
 rather than the sampler, a per-env xorshift carried in the scan; both are reported. The headline ``ratio_vs_reference`` compares like with like: the state-only step
 with threefry against the reference's state-only rate (``ratio_vs_reference_at_4096`` has every mode).
 
@@ -74,7 +74,7 @@ def jax_steps_per_s(env, params, batch: int, n_steps: int, with_obs: bool, rng: 
             uniform = jax.random.uniform(draw, seeds.shape)
         actions = sample(uniform, legal_slots(states, params))
         obs, states, reward, _, _, _ = step(None, states, actions, params)
-        checksum = checksum + reward + (obs.sum(axis=1) if with_obs else 0.0)
+        checksum = checksum + reward + (obs.features.sum(axis=1) if with_obs else 0.0)
         return (key, seeds, states, checksum), None
 
     def run(carry):
@@ -82,7 +82,7 @@ def jax_steps_per_s(env, params, batch: int, n_steps: int, with_obs: bool, rng: 
         return carry
 
     seeds = jnp.arange(1, batch + 1, dtype=jnp.uint32) * jnp.uint32(2654435761)
-    states = jax.vmap(lambda _: env.initial_state(params))(jnp.arange(batch))
+    states = jax.vmap(lambda _: env.reset_env(None, params))(jnp.arange(batch))
     keys = jax.random.split(jax.random.key(0), devices)
     carry = (keys, seeds, states, jnp.zeros(batch, jnp.float32))
     if devices > 1:

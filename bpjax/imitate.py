@@ -35,7 +35,7 @@ def main(cfg: DictConfig) -> None:
     from bpjax.env.reference import ReferenceKitchen
     from bpjax.imitation.evaluate import (held_out_accuracy, occupancy_distance, play_rounds,
                                           state_action_pairs)
-    from bpjax.imitation.policies import make_policy
+    from bpjax.imitation import make_policy
 
     out = Path(HydraConfig.get().runtime.output_dir)
     try:

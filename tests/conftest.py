@@ -66,11 +66,11 @@ def _compiled_replay(env):
     """One compiled replay per env shape: params are an argument, so kitchens of equal size share it."""
     def episode(params, actions):
         def body(state, action):
-            obs, mask = env.get_obs(state, params), env.action_mask(state, params)
+            obs, mask = env.raw_features(state, params), env.action_mask(state, params)
             state, reward, terminated, truncated, info = env.step_env(None, state, action, params)
             return state, (obs, mask, reward, terminated, truncated, info["illegal_action"])
-        final, trace = jax.lax.scan(body, env.initial_state(params), actions)
-        return trace, env.get_obs(final, params)
+        final, trace = jax.lax.scan(body, env.reset_env(None, params), actions)
+        return trace, env.raw_features(final, params)
 
     return jax.jit(jax.vmap(episode, in_axes=(None, 0)))
 

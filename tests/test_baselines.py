@@ -37,7 +37,7 @@ def play(overrides: tuple[str, ...], make_policy, key: jax.Array, check) -> int:
     policy = jax.jit(lambda key, state: make_policy(env)(key, state, params))
     reference = ReferenceKitchen(spec.to_dict())
     ref_state = reference.reset()
-    state = env.initial_state(params)
+    state = env.reset_env(None, params)
     for decision in range(env.n_slots + spec.max_ticks + 1):
         key, step_key = jax.random.split(key)
         mask = np.asarray(mask_of(state))
@@ -139,7 +139,7 @@ def test_random_legal_is_uniform_over_legal_actions(overrides, n_assigned):
     sqrt(N p (1 - p)) ~ 16.9 for m = 13, i.e. +-85 around 308. A policy that gave one action double weight
     or never ended the tick would miss these by far. The key is fixed, so the test is deterministic."""
     _, env, params, step, mask_of = kitchen_of(*overrides)
-    state = env.initial_state(params)
+    state = env.reset_env(None, params)
     if n_assigned:
         state = step(state, int(np.argmax(np.asarray(mask_of(state)))))[0]
     mask = np.asarray(mask_of(state))

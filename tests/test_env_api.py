@@ -1,4 +1,5 @@
-"""The gymnax-style API: shapes, dtypes, jit(vmap(step)) at any batch size, auto-reset, determinism."""
+"""The native gymnax-style API: shapes, dtypes, the observation (scaled features and mask), jit(vmap(step)) at
+any batch size, auto-reset, determinism."""
 
 from __future__ import annotations
 
@@ -20,9 +21,10 @@ def test_reset_and_sizes(kitchen):
     env, params = kitchen
     obs, state = env.reset(jax.random.key(0), params)
     assert (env.n_actions, env.obs_size, env.end_tick_action) == (37, 52, 36)
-    assert obs.shape == (52,) and obs.dtype == jnp.float32
-    mask = env.action_mask(state, params)
-    assert mask.shape == (37,) and bool(mask[-1])
+    assert obs.features.shape == (52,) and obs.features.dtype == jnp.float32
+    mask = obs.action_mask
+    assert mask.shape == (37,) and mask.dtype == jnp.bool_ and bool(mask[-1])
+    assert jax.tree.all(jax.tree.map(lambda a, b: bool((a == b).all()), state, env.reset_env(None, params)))
     # at the start every worker can chop any burger: slots 0, 3, 6, 9 for each of the 3 workers
     assert sorted(np.flatnonzero(np.asarray(mask[:-1]))) == [w * 12 + s for w in range(3) for s in (0, 3, 6, 9)]
 
@@ -35,7 +37,8 @@ def test_jit_vmap_step_any_batch(kitchen, batch):
     actions = jnp.full((batch,), env.end_tick_action)
     step = jax.jit(jax.vmap(env.step, in_axes=(0, 0, 0, None)))
     obs, states, reward, terminated, truncated, info = step(keys, states, actions, params)
-    assert obs.shape == (batch, env.obs_size) and reward.shape == (batch,)
+    assert obs.features.shape == (batch, env.obs_size) and obs.action_mask.shape == (batch, env.n_actions)
+    assert reward.shape == (batch,)
     assert reward.dtype == jnp.float32 and terminated.dtype == jnp.bool_
     assert (np.asarray(states.tick) == 1).all() and (np.asarray(reward) == -1).all()
 
@@ -52,8 +55,31 @@ def test_step_auto_resets_at_the_end(kitchen):
         if bool(truncated):
             break
     assert bool(truncated) and not bool(terminated) and total == -float(params.max_ticks)
-    np.testing.assert_array_equal(obs, env.reset(None, params)[0])
+    first = env.reset(None, params)[0]
+    np.testing.assert_array_equal(obs.features, first.features)
+    np.testing.assert_array_equal(obs.action_mask, first.action_mask)
     assert int(state.tick) == 0
+
+
+def test_observation_is_the_scaled_features_and_the_mask_of_the_returned_state(kitchen):
+    """Along random play with auto-reset, `step`'s observation is that of the state it returns: the raw
+    (reference) features divided by `obs_scale`, every feature in [0, 1], and exactly the legal actions."""
+    from bpjax.agents.baselines import random_legal
+
+    env, params = kitchen
+    policy = random_legal(env)
+
+    def body(carry, key):
+        _, state = carry
+        obs, state, *_ = env.step(key, state, policy(key, state, params), params)
+        return (obs, state), (obs, env.raw_features(state, params), env.action_mask(state, params))
+
+    _, (obs, raw, mask) = jax.jit(lambda key: jax.lax.scan(body, env.reset(key, params), jax.random.split(key, 300)))(
+        jax.random.key(5))
+    features = np.asarray(obs.features)
+    np.testing.assert_array_equal(features, np.asarray(raw) / np.asarray(env.obs_scale(params)))
+    assert features.min() >= 0 and features.max() <= 1 and features[:, -1].max() > 0  # time did pass
+    np.testing.assert_array_equal(np.asarray(obs.action_mask), np.asarray(mask))
 
 
 def test_illegal_action_is_a_flagged_noop(kitchen):

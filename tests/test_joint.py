@@ -42,7 +42,7 @@ def test_random_play_round_trips_through_joint_assignments(orders):
         joint = actions_to_joint(ticks, actions, ref.n_workers, ref.n_slots)
         assert [t for t, _ in joint] == sorted({*ticks})
 
-        ref_state, jax_state = ref.reset(), env.initial_state(params)
+        ref_state, jax_state = ref.reset(), env.reset_env(None, params)
         for tick, pairs in joint:
             assert ref_state.tick == tick == int(jax_state.tick)
             ref_state, *_ = play_joint(ref.step, lambda s: s.tick, ref_state, pairs, ref.n_workers, ref.n_slots)

@@ -51,7 +51,7 @@ def test_replayed_decision_states_are_the_trace_states(two_burgers):
     spec, _, traces, _, learned = two_burgers
     states = learned.decision_states(trace_rounds(traces))
     env, env_params = learned.env, learned.env_params
-    obs = jax.vmap(env.get_obs, in_axes=(0, None))(states, env_params)
+    obs = jax.vmap(env.raw_features, in_axes=(0, None))(states, env_params)
     mask = jax.vmap(env.action_mask, in_axes=(0, None))(states, env_params)
     np.testing.assert_array_equal(np.asarray(obs), traces.obs)
     np.testing.assert_array_equal(np.asarray(mask), traces.mask)

@@ -18,14 +18,14 @@ from tests.conftest import spec_for
 def _states_along_random_play(env, env_params, n: int, seed: int):
     """Some decision states (unbatched EnvStates) from one random-legal round."""
     policy = random_legal(env)
-    state, states, key = env.initial_state(env_params), [], jax.random.key(seed)
+    state, states, key = env.reset_env(None, env_params), [], jax.random.key(seed)
     step = jax.jit(lambda k, s: env.step_env(k, s, policy(k, s, env_params), env_params))
     while len(states) < n:
         key, sub = jax.random.split(key)
         states.append(state)
         state, _, terminated, truncated, _ = step(sub, state)
         if terminated or truncated:
-            state = env.initial_state(env_params)
+            state = env.reset_env(None, env_params)
     return states
 
 
@@ -47,7 +47,7 @@ def test_monte_carlo_q_of_a_deterministic_policy_is_exact_and_below_q_star():
     assert np.all(np.asarray(q_greedy_one) <= q_star + 1e-6)
     assert np.all(q_star < 0)
 
-    start = env.initial_state(env_params)
+    start = env.reset_env(None, env_params)
     first_action = greedy(env)(None, start, env_params)
     greedy_round = run_episodes(env, env_params, greedy(env), jax.random.key(0), 1).ticks[0]
     q_start = monte_carlo_q(env, env_params, greedy(env), jax.tree.map(lambda x: x[None], start),
@@ -61,7 +61,7 @@ def test_monte_carlo_q_of_random_play_converges_to_its_mean():
     spec = spec_for()
     env, env_params = make_kitchen(spec)
     solver = ExactSolver(spec)
-    state = env.initial_state(env_params)
+    state = env.reset_env(None, env_params)
     actions = jnp.asarray([0, 15, env.end_tick_action], jnp.int32)  # chef chops #1, sous-chef chops #2, wait
     batch = jax.tree.map(lambda x: jnp.stack([x] * 3), state)
     first = np.asarray(monte_carlo_q(env, env_params, random_legal(env), batch, actions, jax.random.key(3), 512))

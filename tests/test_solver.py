@@ -300,7 +300,7 @@ def test_solution_json_replays_in_jax_env(overrides):
     mask_of = jax.jit(lambda state: env.action_mask(state, params))
     reference = ReferenceKitchen(spec.to_dict())
     ref_state = reference.reset()
-    state = env.initial_state(params)
+    state = env.reset_env(None, params)
     for i, action in enumerate(payload["actions"]):
         assert bool(mask_of(state)[action]), f"action {i} ({action}) not legal"
         state, reward, terminated, truncated, info = step(state, action)

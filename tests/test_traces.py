@@ -56,10 +56,10 @@ def test_replay_through_the_jax_env_reproduces_states_and_ticks(tmp_path, frame,
     traces = read_traces(write_traces(frame, tmp_path / "t.parquet"))
     env, params = make_kitchen(spec)
     step = jax.jit(lambda s, a: env.step_env(None, s, a, params))
-    obs_fn = jax.jit(lambda s: env.get_obs(s, params))
+    obs_fn = jax.jit(lambda s: env.raw_features(s, params))
     row = 0
     for episode in traces.rounds.itertuples():
-        state = env.initial_state(params)
+        state = env.reset_env(None, params)
         n = int((traces.frame["episode_id"] == episode.episode_id).sum())
         for _ in range(n):
             assert int(state.tick) == traces.frame["tick"].iloc[row]

@@ -15,12 +15,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bpjax.agents.common import NonFiniteError, make_greedy_evaluator, network_input
+from bpjax.agents.common import NonFiniteError, make_greedy_evaluator
 from bpjax.agents.networks import sample_action
-from bpjax.agents.reinforce import (ReinforceConfig, _normalise, make_reinforce, policy_gradient_weights,
+from bpjax.agents.reinforce import (ReinforceConfig, Step, _normalise, make_reinforce, policy_gradient_weights,
                                     reinforce_loss)
 from bpjax.env.kitchen import make_kitchen
 from bpjax.env.rollout import max_decisions
+from bpjax.env.types import Observation
 from bpjax.solve.solver import solve
 from bpjax.train.loop import train
 from tests.conftest import spec_for
@@ -97,8 +98,8 @@ def test_reinforce_gradient_matches_hand_computation():
     valid = np.ones((n, t), bool)
     valid[2, 3] = False
     config = ReinforceConfig(normalise="returns", entropy_coef=0.0)
-    batch = {"obs": jnp.asarray(obs), "mask": jnp.asarray(mask), "action": jnp.asarray(actions),
-             "reward": jnp.asarray(rewards), "valid": jnp.asarray(valid)}
+    batch = Step(Observation(jnp.asarray(obs), jnp.asarray(mask)), jnp.asarray(actions), jnp.asarray(rewards),
+                 jnp.asarray(valid))
     grad = jax.grad(lambda p: reinforce_loss(p, TabularPolicy, batch, config)[0])({"W": jnp.asarray(W)})["W"]
 
     weights = np.asarray(policy_gradient_weights(jnp.asarray(rewards), jnp.asarray(valid), config))
@@ -127,11 +128,11 @@ def test_literal_recipe_rewards_pressing_end_tick(scenario):
     def rollout(key):
         def step(carry, key):
             state, over = carry
-            obs, mask = network_input(env, env_params, state)
-            action = sample_action(key, network.apply(params, obs)[0], mask)
+            obs = env.get_obs(state, env_params)
+            action = sample_action(key, network.apply(params, obs.features)[0], obs.action_mask)
             state, reward, terminated, truncated, _ = env.step_env(key, state, action, env_params)
             return (state, over | terminated | truncated), (action, reward, ~over)
-        init_carry = (env.initial_state(env_params), jnp.bool_(False))
+        init_carry = (env.reset_env(None, env_params), jnp.bool_(False))
         return jax.lax.scan(step, init_carry, jax.random.split(key, max_decisions(env, env_params)))[1]
 
     actions, rewards, valid = jax.vmap(rollout)(jax.random.split(jax.random.key(1), 256))

@@ -1,4 +1,4 @@
-"""Pieces shared by the policy-gradient agents: train state, the network's view of the env, greedy rollouts."""
+"""Pieces shared by the policy-gradient agents: train state, optimiser, policies of a network, greedy rollouts."""
 
 from __future__ import annotations
 
@@ -35,27 +35,22 @@ def make_optimizer(learning_rate: float, max_grad_norm: float | None) -> optax.G
     return adam if not max_grad_norm else optax.chain(optax.clip_by_global_norm(max_grad_norm), adam)
 
 
-def network_input(env: Kitchen, env_params: EnvParams, state) -> tuple[jax.Array, jax.Array]:
-    """(scaled observation, action mask) of one env state."""
-    return env.get_obs(state, env_params) / env.obs_scale(env_params), env.action_mask(state, env_params)
-
-
 def greedy_policy(env: Kitchen, network: ActorCritic, params) -> Policy:
     """The deterministic policy: the most likely legal action."""
     def policy(key, state, env_params):
         del key
-        obs, mask = network_input(env, env_params, state)
-        logits, _ = network.apply(params, obs)
-        return greedy_action(logits, mask)
+        obs = env.get_obs(state, env_params)
+        logits, _ = network.apply(params, obs.features)
+        return greedy_action(logits, obs.action_mask)
     return policy
 
 
 def sampling_policy(env: Kitchen, network: ActorCritic, params) -> Policy:
     """The stochastic policy: an action drawn from the masked categorical."""
     def policy(key, state, env_params):
-        obs, mask = network_input(env, env_params, state)
-        logits, _ = network.apply(params, obs)
-        return sample_action(key, logits, mask)
+        obs = env.get_obs(state, env_params)
+        logits, _ = network.apply(params, obs.features)
+        return sample_action(key, logits, obs.action_mask)
     return policy
 
 

@@ -1,6 +1,6 @@
 """PPO (actor-critic, GAE, clipped objective, masked categorical), PureJaxRL style: one jittable function per
-chunk of updates — rollout of `n_envs` auto-resetting envs for `n_steps`, advantages, then `n_epochs` ×
-`n_minibatches` clipped updates — all inside lax.scan."""
+chunk of updates — rollout of `n_envs` auto-resetting envs for `n_steps` (carrying each env's last
+observation), advantages, then `n_epochs` × `n_minibatches` clipped updates — all inside lax.scan."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from bpjax.agents.common import TrainState, all_finite, make_optimizer, network_input, shard_env_batch
+from bpjax.agents.common import TrainState, all_finite, make_optimizer, shard_env_batch
 from bpjax.agents.networks import ActorCritic, entropy, log_policy, sample_action
 from bpjax.env.kitchen import Kitchen
-from bpjax.env.types import EnvParams, EnvState
+from bpjax.env.types import EnvParams, EnvState, Observation
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class PPOConfig:
     n_epochs: int = 4
     n_minibatches: int = 4
     value_coef: float = 0.5
-    entropy_coef: float = 0.03  # 0.01 left 3 of 16 understaffed seeds one tick short; 0.03 reached all
+    entropy_coef: float = 0.03  # exploration the understaffed kitchen needs (benchmarks/RESULTS.md)
     max_grad_norm: float | None = 0.5
 
     def __post_init__(self):
@@ -39,7 +39,21 @@ class PPOConfig:
 
 class PPOState(TrainState):
     env_state: EnvState  # the n_envs environments, carried across updates
+    last_obs: Observation  # their observations (what the policy acts on next)
     episode_ticks: jax.Array  # float32: mean ticks of the rounds that ended in the last update
+
+
+class Transition(NamedTuple):
+    """One step of one env in a rollout (arrays [n_steps, n_envs, ...] once collected)."""
+
+    obs: Observation     # what the policy saw
+    action: jax.Array    # int32
+    log_p: jax.Array     # log-probability of the action when taken
+    value: jax.Array     # the critic's estimate then
+    reward: jax.Array    # the env's reward (minus the ticks elapsed)
+    done: jax.Array      # float32: the round ended with this step (terminated or truncated)
+    terminated: jax.Array  # float32: ... with every order done
+    end_tick: jax.Array  # the round's ticks where it ended, else 0
 
 
 def gae(rewards, values, dones, last_value, gamma: float, lam: float):
@@ -55,16 +69,19 @@ def gae(rewards, values, dones, last_value, gamma: float, lam: float):
     return advantages, advantages + values
 
 
-def ppo_loss(params, network: ActorCritic, batch: dict, config: PPOConfig):
-    logits, value = network.apply(params, batch["obs"])
-    log_p = jnp.take_along_axis(log_policy(logits, batch["mask"]), batch["action"][..., None], axis=-1)[..., 0]
-    ratio = jnp.exp(log_p - batch["log_p"])
-    advantage = (batch["advantage"] - batch["advantage"].mean()) / (batch["advantage"].std() + 1e-8)
+def ppo_loss(params, network: ActorCritic, transitions: Transition, advantage: jax.Array, target: jax.Array,
+             config: PPOConfig):
+    """The clipped PPO loss of a minibatch of transitions with their GAE advantages and value targets."""
+    mask = transitions.obs.action_mask
+    logits, value = network.apply(params, transitions.obs.features)
+    log_p = jnp.take_along_axis(log_policy(logits, mask), transitions.action[..., None], axis=-1)[..., 0]
+    ratio = jnp.exp(log_p - transitions.log_p)
+    advantage = (advantage - advantage.mean()) / (advantage.std() + 1e-8)
     policy_loss = -jnp.minimum(ratio * advantage,
                                jnp.clip(ratio, 1 - config.clip, 1 + config.clip) * advantage).mean()
-    clipped_value = batch["value"] + jnp.clip(value - batch["value"], -config.clip, config.clip)
-    value_loss = 0.5 * jnp.maximum((value - batch["return"]) ** 2, (clipped_value - batch["return"]) ** 2).mean()
-    mean_entropy = entropy(logits, batch["mask"]).mean()
+    clipped_value = transitions.value + jnp.clip(value - transitions.value, -config.clip, config.clip)
+    value_loss = 0.5 * jnp.maximum((value - target) ** 2, (clipped_value - target) ** 2).mean()
+    mean_entropy = entropy(logits, mask).mean()
     total = policy_loss + config.value_coef * value_loss - config.entropy_coef * mean_entropy
     return total, {"policy_loss": policy_loss, "value_loss": value_loss, "entropy": mean_entropy}
 
@@ -74,8 +91,8 @@ class PPOParts(NamedTuple):
 
     network: ActorCritic
     init: Callable      # key -> PPOState
-    collect: Callable   # PPOState -> (PPOState, trajectory [n_steps, n_envs])
-    learn: Callable     # (PPOState, trajectory, rewards [n_steps, n_envs]) -> (PPOState, metrics)
+    collect: Callable   # PPOState -> (PPOState, Transition [n_steps, n_envs])
+    learn: Callable     # (PPOState, Transition, rewards [n_steps, n_envs]) -> (PPOState, metrics)
 
 
 def make_ppo_parts(env: Kitchen, env_params: EnvParams, config: PPOConfig,
@@ -89,46 +106,40 @@ def make_ppo_parts(env: Kitchen, env_params: EnvParams, config: PPOConfig,
 
     def init(key: jax.Array) -> PPOState:
         key, init_key = jax.random.split(key)
-        env_state = jax.vmap(lambda _: env.initial_state(env_params))(jnp.arange(config.n_envs))
-        obs, _ = network_input(env, env_params, env.initial_state(env_params))
-        params = network.init(init_key, obs)
-        return PPOState(params, optimizer.init(params), key, jnp.int32(0), env_state, jnp.float32(0))
+        obs, env_state = jax.vmap(lambda _: env.reset(None, env_params))(jnp.arange(config.n_envs))
+        params = network.init(init_key, obs.features[0])
+        return PPOState(params, optimizer.init(params), key, jnp.int32(0), env_state, obs, jnp.float32(0))
 
-    def env_step(params, env_state, key):
-        obs, mask = network_input(env, env_params, env_state)
-        logits, value = network.apply(params, obs)
-        action = sample_action(key, logits, mask)
-        log_p = jnp.take_along_axis(log_policy(logits, mask), action[None], axis=-1)[0]
+    def env_step(params, env_state, obs, key):
+        logits, value = network.apply(params, obs.features)
+        action = sample_action(key, logits, obs.action_mask)
+        log_p = jnp.take_along_axis(log_policy(logits, obs.action_mask), action[None], axis=-1)[0]
         tick = env_state.tick
-        _, next_state, reward, terminated, truncated, _ = env.step(key, env_state, action, env_params)
+        next_obs, next_state, reward, terminated, truncated, _ = env.step(key, env_state, action, env_params)
         done = terminated | truncated
         end_tick = jnp.where(done, tick - reward, 0.0)  # the round's ticks, where it ended
-        return next_state, {"obs": obs, "mask": mask, "action": action, "log_p": log_p, "value": value,
-                            "reward": reward, "done": done.astype(jnp.float32),
-                            "terminated": terminated.astype(jnp.float32), "end_tick": end_tick}
+        return (next_state, next_obs), Transition(obs, action, log_p, value, reward, done.astype(jnp.float32),
+                                                  terminated.astype(jnp.float32), end_tick)
 
     def collect(state: PPOState):
         key, rollout_key = jax.random.split(state.key)
 
-        def one_step(env_state, key):
+        def one_step(carry, key):
             keys = jax.random.split(key, config.n_envs)
-            return jax.vmap(env_step, in_axes=(None, 0, 0))(state.params, env_state, keys)
+            return jax.vmap(env_step, in_axes=(None, 0, 0, 0))(state.params, *carry, keys)
 
-        env_state, traj = jax.lax.scan(one_step, shard_env_batch(state.env_state),
-                                       jax.random.split(rollout_key, config.n_steps))
-        return state.replace(key=key, env_state=env_state), traj
+        (env_state, last_obs), traj = jax.lax.scan(
+            one_step, shard_env_batch((state.env_state, state.last_obs)), jax.random.split(rollout_key, config.n_steps))
+        return state.replace(key=key, env_state=env_state, last_obs=last_obs), traj
 
-    def learn(state: PPOState, traj, rewards):
+    def learn(state: PPOState, traj: Transition, rewards):
         key, shuffle_key = jax.random.split(state.key)
-        last_obs, _ = jax.vmap(network_input, in_axes=(None, None, 0))(env, env_params, state.env_state)
-        _, last_value = network.apply(state.params, last_obs)
-        advantages, returns = gae(rewards, traj["value"], traj["done"], last_value, config.gamma, config.gae_lambda)
-        flat = jax.tree.map(lambda x: x.reshape((batch_size,) + x.shape[2:]),
-                            {**{k: traj[k] for k in ("obs", "mask", "action", "log_p", "value")},
-                             "advantage": advantages, "return": returns})
+        _, last_value = network.apply(state.params, state.last_obs.features)
+        advantages, returns = gae(rewards, traj.value, traj.done, last_value, config.gamma, config.gae_lambda)
+        flat = jax.tree.map(lambda x: x.reshape((batch_size,) + x.shape[2:]), (traj, advantages, returns))
 
         def total_loss(params, batch, key):
-            loss, aux = ppo_loss(params, network, batch, config)
+            loss, aux = ppo_loss(params, network, *batch, config)
             if extra_loss is None:
                 return loss, aux
             extra = extra_loss(params, key)
@@ -149,14 +160,15 @@ def make_ppo_parts(env: Kitchen, env_params: EnvParams, config: PPOConfig,
 
         (params, opt_state), (losses, aux) = jax.lax.scan(epoch, (state.params, state.opt_state),
                                                           jax.random.split(shuffle_key, config.n_epochs))
-        ended = traj["done"].sum()
-        mean_ticks = jnp.where(ended > 0, traj["end_tick"].sum() / jnp.maximum(ended, 1), state.episode_ticks)
+        ended = traj.done.sum()
+        mean_ticks = jnp.where(ended > 0, traj.end_tick.sum() / jnp.maximum(ended, 1), state.episode_ticks)
         metrics = {"loss": losses.mean(), "entropy": aux["entropy"].mean(), "value_loss": aux["value_loss"].mean(),
                    "mean_ticks": mean_ticks, "env_steps": jnp.int32(config.n_envs * config.n_steps),
                    "finite": jnp.all(jnp.isfinite(losses)) & all_finite(params)}
         if extra_loss is not None:
             metrics["extra_loss"] = aux["extra_loss"].mean()
-        return PPOState(params, opt_state, key, state.update + 1, state.env_state, mean_ticks), metrics
+        return state.replace(params=params, opt_state=opt_state, key=key, update=state.update + 1,
+                             episode_ticks=mean_ticks), metrics
 
     return PPOParts(network, init, collect, learn)
 
@@ -168,7 +180,7 @@ def make_ppo(env: Kitchen, env_params: EnvParams, config: PPOConfig
 
     def update(state: PPOState, _):
         state, traj = parts.collect(state)
-        return parts.learn(state, traj, traj["reward"])
+        return parts.learn(state, traj, traj.reward)
 
     def run(state: PPOState, n_updates: int):
         return jax.lax.scan(update, state, None, n_updates)

@@ -14,16 +14,16 @@ step on -Σ_t Q̂_t log π_θ(a_t | s_t), averaged over rollouts. Two normalisat
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
-from bpjax.agents.common import TrainState, all_finite, make_optimizer, network_input, shard_env_batch
+from bpjax.agents.common import TrainState, all_finite, make_optimizer, shard_env_batch
 from bpjax.agents.networks import ActorCritic, entropy, log_policy, sample_action
 from bpjax.env.kitchen import Kitchen
 from bpjax.env.rollout import max_decisions
-from bpjax.env.types import EnvParams
+from bpjax.env.types import EnvParams, Observation
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,15 @@ class ReinforceConfig:
             raise ValueError(f"algo.normalise: expected 'returns' or 'rewards', got {self.normalise!r}")
         if self.n_rollouts < 2:
             raise ValueError(f"algo.n_rollouts: need at least 2 rollouts to normalise, got {self.n_rollouts}")
+
+
+class Step(NamedTuple):
+    """One decision of one round (arrays [n_rollouts, horizon, ...] once recorded)."""
+
+    obs: Observation   # what the policy saw
+    action: jax.Array  # int32
+    reward: jax.Array  # minus the ticks elapsed
+    valid: jax.Array   # bool: the round was still running (steps after its end are padding)
 
 
 def reward_to_go(rewards: jax.Array, valid: jax.Array, gamma: float) -> jax.Array:
@@ -68,17 +77,17 @@ def policy_gradient_weights(rewards: jax.Array, valid: jax.Array, config: Reinfo
     return _normalise(reward_to_go(rewards, valid, config.gamma), valid)
 
 
-def reinforce_loss(params, network: ActorCritic, batch: dict, config: ReinforceConfig):
-    """-(1/N) Σ_n Σ_t Q̂_t log π(a_t|s_t) - entropy bonus. `batch` has obs [N,T,O], mask [N,T,A],
-    action, reward, valid [N,T]."""
-    logits, _ = network.apply(params, batch["obs"])
-    log_p = log_policy(logits, batch["mask"])
-    chosen = jnp.take_along_axis(log_p, batch["action"][..., None], axis=-1)[..., 0]
-    weights = jax.lax.stop_gradient(policy_gradient_weights(batch["reward"], batch["valid"], config))
-    n_rollouts = batch["reward"].shape[0]
-    pg = -jnp.sum(jnp.where(batch["valid"], weights * chosen, 0.0)) / n_rollouts
-    steps = jnp.maximum(batch["valid"].sum(), 1)
-    mean_entropy = jnp.sum(jnp.where(batch["valid"], entropy(logits, batch["mask"]), 0.0)) / steps
+def reinforce_loss(params, network: ActorCritic, batch: Step, config: ReinforceConfig):
+    """-(1/N) Σ_n Σ_t Q̂_t log π(a_t|s_t) - entropy bonus, over `batch` [N, T] recorded steps."""
+    mask = batch.obs.action_mask
+    logits, _ = network.apply(params, batch.obs.features)
+    log_p = log_policy(logits, mask)
+    chosen = jnp.take_along_axis(log_p, batch.action[..., None], axis=-1)[..., 0]
+    weights = jax.lax.stop_gradient(policy_gradient_weights(batch.reward, batch.valid, config))
+    n_rollouts = batch.reward.shape[0]
+    pg = -jnp.sum(jnp.where(batch.valid, weights * chosen, 0.0)) / n_rollouts
+    steps = jnp.maximum(batch.valid.sum(), 1)
+    mean_entropy = jnp.sum(jnp.where(batch.valid, entropy(logits, mask), 0.0)) / steps
     return pg - config.entropy_coef * mean_entropy, {"entropy": mean_entropy}
 
 
@@ -93,8 +102,8 @@ def make_reinforce(env: Kitchen, env_params: EnvParams, config: ReinforceConfig
 
     def init(key: jax.Array) -> TrainState:
         key, init_key = jax.random.split(key)
-        obs, _ = network_input(env, env_params, env.initial_state(env_params))
-        params = network.init(init_key, obs)
+        obs, _ = env.reset(None, env_params)
+        params = network.init(init_key, obs.features)
         return TrainState(params, optimizer.init(params), key, jnp.int32(0))
 
     def rollouts(params, keys):
@@ -102,15 +111,14 @@ def make_reinforce(env: Kitchen, env_params: EnvParams, config: ReinforceConfig
         over time rather than a scan over the whole horizon: it stops once every round has ended, which skips
         most of the horizon as the policy improves. Steps after a round's end have valid False."""
         step_keys = jax.vmap(lambda key: jax.random.split(key, horizon))(keys)  # [N, horizon]
-        start = shard_env_batch(jax.vmap(lambda _: env.initial_state(env_params))(keys))
+        start = shard_env_batch(jax.vmap(lambda _: env.reset_env(None, env_params))(keys))
 
         def act(state, over, key):
-            obs, mask = network_input(env, env_params, state)
-            logits, _ = network.apply(params, obs)
-            action = sample_action(key, logits, mask)
+            obs = env.get_obs(state, env_params)
+            logits, _ = network.apply(params, obs.features)
+            action = sample_action(key, logits, obs.action_mask)
             next_state, reward, terminated, truncated, _ = env.step_env(key, state, action, env_params)
-            record = {"obs": obs, "mask": mask, "action": action, "reward": reward, "valid": ~over}
-            return next_state, over | terminated | truncated, record
+            return next_state, over | terminated | truncated, Step(obs, action, reward, ~over)
 
         act = jax.vmap(act)
         _, _, shapes = jax.eval_shape(act, start, jnp.zeros(len(keys), bool), step_keys[:, 0])
@@ -141,7 +149,7 @@ def make_reinforce(env: Kitchen, env_params: EnvParams, config: ReinforceConfig
         params = jax.tree.map(lambda p, u: p + u, train_state.params, updates)
         metrics = {"loss": loss, "entropy": aux["entropy"], "mean_ticks": ticks.mean().astype(jnp.float32),
                    "finished": finished.mean(),
-                   "env_steps": batch["valid"].sum(),  # rounds end early: count the steps really taken
+                   "env_steps": batch.valid.sum(),  # rounds end early: count the steps really taken
                    "finite": jnp.isfinite(loss) & all_finite(params)}
         return TrainState(params, opt_state, key, train_state.update + 1), metrics
 

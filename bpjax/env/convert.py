@@ -10,7 +10,7 @@ from bpjax.env.types import EnvState
 
 def to_reference(env_state: EnvState, n_slots: int) -> RefState:
     """The reference simulator's view of one (unbatched) JAX env state."""
-    done = int(env_state.done)
+    done = int(env_state.done_slots)
     slots = [int(s) for s in env_state.worker_slot]
     until = [int(u) for u in env_state.worker_until]
     return RefState(tick=int(env_state.tick),
@@ -22,7 +22,7 @@ def to_reference(env_state: EnvState, n_slots: int) -> RefState:
 def from_reference(state: RefState) -> EnvState:
     """The JAX env state (unbatched) of one reference state."""
     done = sum(1 << s for s, d in enumerate(state.done) if d)
-    return EnvState(tick=jnp.int32(state.tick), done=jnp.uint32(done),
+    return EnvState(tick=jnp.int32(state.tick), done_slots=jnp.uint32(done),
                     worker_slot=jnp.asarray([-1 if s is None else s for s in state.worker_slot], jnp.int32),
                     worker_until=jnp.asarray([0 if f is None else f for f in state.worker_finish], jnp.int32))
 

@@ -1,18 +1,22 @@
 """The kitchen MDP as a pure, jittable, vmappable JAX environment.
 
-Rules: ``shared`` kitchen spec (see README). Interface (gymnax style)::
+Rules: ``shared`` kitchen spec (see ``docs/env.md``). Interface (gymnax style, the action mask inside the
+observation as in Jumanji)::
 
     env, params = make_kitchen(spec)
-    obs, state = env.reset(key, params)
-    obs, state, reward, terminated, truncated, info = env.step(key, state, action, params)
+    obs, state = env.reset(key, params)                 # obs: Observation(features, action_mask)
+    obs, state, reward, terminated, truncated, info = env.step(key, state, action, params)  # auto-resets
+    state = env.reset_env(key, params)                  # the state-only pair: no observation built,
+    state, reward, terminated, truncated, info = env.step_env(key, state, action, params)  # no auto-reset
 
 Actions are flat: ``a < W*S`` assigns worker ``a // S`` to slot ``a % S``; ``W*S`` ends the tick. After every
 step, if no assignment is legal, time advances inside that step to the next tick where one is (or the episode
 ends), so every decision the agent sees is a real choice; the step's reward is minus the ticks elapsed.
 
 Illegal actions (busy worker, unavailable slot, missing skill, out of range, or any action on an ended
-episode in :meth:`Kitchen.step_env`) are a no-op: state unchanged, reward 0, ``info["illegal_action"]`` True.
-:meth:`Kitchen.step` auto-resets ended episodes, like gymnax.
+episode in :meth:`Kitchen.step_env`) are a no-op: state unchanged, reward 0, ``info["illegal_action"]`` True
+— unless the kitchen is built with ``illegal_ends_tick`` (the gymnax adapter's rule, for agents that ignore
+the mask): then an illegal action on a running episode ends the tick, so time passes and costs at least -1.
 """
 
 from __future__ import annotations
@@ -24,29 +28,21 @@ import jax.numpy as jnp
 import numpy as np
 
 from bpjax.env.config import KitchenSpec
-from bpjax.env.types import EnvParams, EnvState
-
-NEVER = np.int32(2**30)  # a tick beyond any horizon
-
+from bpjax.env.types import EnvParams, EnvState, Observation
 
 def make_params(spec: KitchenSpec) -> EnvParams:
     """Numeric tables of a validated kitchen."""
     n_workers, n_slots, per_order = spec.n_workers, spec.n_slots, spec.slots_per_order
     duration = np.zeros((n_workers, n_slots), np.int32)
     can_do = np.zeros(n_workers, np.uint32)
-    predecessors = np.zeros(n_slots, np.uint32)
-    slot_arrival = np.full(n_slots, NEVER, np.int32)
     slot_type = np.full(n_slots, len(spec.task_types), np.int32)
     real = 0
     for slot in range(n_slots):
         subtask = spec.slot_subtask(slot)
         if subtask is None:
             continue
-        order = slot // per_order
         real |= 1 << slot
-        slot_arrival[slot] = spec.orders[order].arrival
         slot_type[slot] = subtask.task_type
-        predecessors[slot] = sum(1 << (order * per_order + p) for p in subtask.after)
         for w, worker in enumerate(spec.workers):
             ticks = worker.ticks[subtask.task_type]
             if ticks is not None:
@@ -55,8 +51,6 @@ def make_params(spec: KitchenSpec) -> EnvParams:
     return EnvParams(
         duration=jnp.asarray(duration),
         can_do=jnp.asarray(can_do),
-        predecessors=jnp.asarray(predecessors),
-        slot_arrival=jnp.asarray(slot_arrival),
         slot_type=jnp.asarray(slot_type),
         order_arrival=jnp.asarray([o.arrival for o in spec.orders], jnp.int32),
         order_slots=jnp.asarray([sum(1 << slot for slot in range(o * per_order, (o + 1) * per_order)
@@ -118,6 +112,7 @@ class Kitchen:
     n_types: int
     pred_shifts: tuple[int, ...] = ()  # see predecessor_shifts
     staggered_arrivals: bool = True  # False when every order is there at tick 0 (skips arrival bookkeeping)
+    illegal_ends_tick: bool = False  # an illegal action on a running round ends the tick instead of a no-op
 
     @property
     def n_actions(self) -> int:
@@ -142,7 +137,7 @@ class Kitchen:
 
     def available(self, state: EnvState, params: EnvParams) -> jax.Array:
         """Bitmask of slots that are real, arrived, not started, with all predecessors done."""
-        return self._available_at(state.tick, state.done, self.in_progress(state), params)
+        return self._available_at(state.tick, state.done_slots, self.in_progress(state), params)
 
     def _arrived(self, tick, params: EnvParams) -> jax.Array:
         if not self.staggered_arrivals:
@@ -175,19 +170,26 @@ class Kitchen:
         return jnp.concatenate([assign, jnp.ones((1,), bool)])
 
     def is_terminal(self, state: EnvState, params: EnvParams) -> jax.Array:
-        return (state.done & params.real) == params.real
+        return (state.done_slots & params.real) == params.real
 
     def is_truncated(self, state: EnvState, params: EnvParams) -> jax.Array:
         return ~self.is_terminal(state, params) & (state.tick >= params.max_ticks)
 
-    def get_obs(self, state: EnvState, params: EnvParams) -> jax.Array:
-        """float32[obs_size]: per slot (available, in progress, done); per worker (idle, one-hot type of
-        the held subtask, ticks left); the tick. Built straight from the bitmasks, without gathers."""
+    def get_obs(self, state: EnvState, params: EnvParams) -> Observation:
+        """The observation of `state`: scaled features (:meth:`raw_features` / :meth:`obs_scale`, all in
+        [0, 1]) and the action mask."""
+        features = self.raw_features(state, params) / self.obs_scale(params)
+        return Observation(features, self.action_mask(state, params))
+
+    def raw_features(self, state: EnvState, params: EnvParams) -> jax.Array:
+        """float32[obs_size], unscaled (the reference simulator's and the traces' observation): per slot
+        (available, in progress, done); per worker (idle, one-hot type of the held subtask, ticks left); the
+        tick. Built straight from the bitmasks, without gathers."""
         busy = state.worker_slot >= 0
         held = jnp.stack(self._held(state.worker_slot))  # [W]
         in_progress = jnp.bitwise_or.reduce(held)
-        available = self._available_at(state.tick, state.done, in_progress, params)
-        slot_sets = jnp.stack([available, in_progress, state.done & params.real])  # [3]
+        available = self._available_at(state.tick, state.done_slots, in_progress, params)
+        slot_sets = jnp.stack([available, in_progress, state.done_slots & params.real])  # [3]
         slot_sets = _materialise(slot_sets)  # once, not once per slot feature
         slots = jnp.right_shift(slot_sets[None, :], jnp.arange(self.n_slots, dtype=jnp.uint32)[:, None]) & 1
         held_type = (held[:, None] & params.type_slots[None, :]) != 0  # [W, K]
@@ -198,39 +200,45 @@ class Kitchen:
                                 state.tick[None].astype(jnp.float32)])
 
     def obs_scale(self, params: EnvParams) -> jax.Array:
-        """float32[obs_size]: divide an observation by this to bring every feature into [0, 1] (ticks left by
-        the longest subtask, the tick by the horizon) before feeding a network."""
+        """float32[obs_size]: :meth:`raw_features` divided by this lie in [0, 1] (ticks left by the longest
+        subtask plus hand-off, the tick by the horizon); traces store raw features, so learners on traces
+        divide by it too."""
         longest = jnp.max(params.duration) + params.handoff
         worker = jnp.concatenate([jnp.ones(self.n_types + 1), longest[None].astype(jnp.float32)])
         return jnp.concatenate([jnp.ones(3 * self.n_slots), jnp.tile(worker, self.n_workers),
                                 params.max_ticks[None].astype(jnp.float32)])
 
     # ---- dynamics ---------------------------------------------------------------------------------
-    def initial_state(self, params: EnvParams) -> EnvState:
-        return EnvState(tick=jnp.int32(0), done=jnp.uint32(0),
+    def reset_env(self, key: jax.Array | None, params: EnvParams) -> EnvState:
+        """The round's first state, without an observation (deterministic: `key` is kept for the gymnax
+        signature and may be None). No auto-advance."""
+        del key
+        return EnvState(tick=jnp.int32(0), done_slots=jnp.uint32(0),
                         worker_slot=jnp.full((self.n_workers,), -1, jnp.int32),
                         worker_until=jnp.zeros((self.n_workers,), jnp.int32))
 
-    def reset(self, key: jax.Array, params: EnvParams) -> tuple[jax.Array, EnvState]:
-        """The round's first state (deterministic; `key` kept for the gymnax signature). No auto-advance."""
-        del key
-        state = self.initial_state(params)
+    def reset(self, key: jax.Array | None, params: EnvParams) -> tuple[Observation, EnvState]:
+        """(observation, state) of the round's first state."""
+        state = self.reset_env(key, params)
         return self.get_obs(state, params), state
 
     def step_env(self, key, state: EnvState, action, params: EnvParams):
-        """One decision without auto-reset. Returns (state, reward, terminated, truncated, info)."""
+        """One decision without auto-reset and without building an observation (the fast path for rollouts
+        that act on the state). Returns (state, reward, terminated, truncated, info)."""
         del key
         return self._finish_step(state, *self._transition(state, action, params), params, auto_reset=False)
 
     def step(self, key, state: EnvState, action, params: EnvParams):
-        """gymnax-style step with auto-reset: (obs, state, reward, terminated, truncated, info)."""
+        """One decision with auto-reset: (observation, state, reward, terminated, truncated, info). When the
+        round ended, the state and observation are the next round's first."""
         del key
         next_state, reward, terminated, truncated, info = self._finish_step(
             state, *self._transition(state, action, params), params, auto_reset=True)
         return self.get_obs(next_state, params), next_state, reward, terminated, truncated, info
 
     def _transition(self, state: EnvState, action, params: EnvParams):
-        """The next state as per-env scalars (tick, done, per-worker slot and until lists) and legality."""
+        """The next state as per-env scalars (tick, done slots, per-worker slot and until lists), whether the
+        step took effect, and whether the action was legal (the two differ under `illegal_ends_tick`)."""
         action = jnp.asarray(action, jnp.int32)
         action = _materialise(action)  # computed once, not inside every consumer (see _materialise)
         n_assign = self.n_workers * self.n_slots
@@ -244,6 +252,8 @@ class Kitchen:
         is_assign = (action >= 0) & (action < n_assign) & ((legal_of_worker & slot_bit) != 0)
         is_assign = _materialise(is_assign.astype(jnp.int32)) != 0  # read by every per-worker update
         legal = (is_end | is_assign) & ~over
+        if self.illegal_ends_tick:  # played as "end tick" (still flagged illegal in info)
+            is_end = ~is_assign
 
         # the chosen worker's ticks for the slot's task type, by bit tests instead of a gather
         ticks = self._ticks_by_type(params)  # [W, K]
@@ -255,23 +265,25 @@ class Kitchen:
         worker_slot = [jnp.where(is_assign & pick[w], slot, state.worker_slot[w]) for w in range(self.n_workers)]
         worker_until = [jnp.where(is_assign & pick[w], until, state.worker_until[w]) for w in range(self.n_workers)]
         start = state.tick + is_end.astype(jnp.int32)
-        tick, done, worker_slot, worker_until = self._advance(start, state.done, worker_slot, worker_until, params)
-        keep = lambda new, old: jnp.where(legal, new, old)  # noqa: E731  (an illegal action is a no-op)
-        return (keep(tick, state.tick), keep(done, state.done),
+        tick, done, worker_slot, worker_until = self._advance(start, state.done_slots, worker_slot, worker_until,
+                                                              params)
+        acts = ~over if self.illegal_ends_tick else legal
+        keep = lambda new, old: jnp.where(acts, new, old)  # noqa: E731  (a no-op keeps the state)
+        return (keep(tick, state.tick), keep(done, state.done_slots),
                 [keep(s, state.worker_slot[w]) for w, s in enumerate(worker_slot)],
-                [keep(u, state.worker_until[w]) for w, u in enumerate(worker_until)], legal)
+                [keep(u, state.worker_until[w]) for w, u in enumerate(worker_until)], acts, legal)
 
-    def _finish_step(self, state: EnvState, tick, done, worker_slot, worker_until, legal, params: EnvParams,
-                     auto_reset: bool):
+    def _finish_step(self, state: EnvState, tick, done, worker_slot, worker_until, acts, legal,
+                     params: EnvParams, auto_reset: bool):
         terminal = (done & params.real) == params.real
-        terminated = terminal & legal
-        truncated = ~terminal & (tick >= params.max_ticks) & legal
+        terminated = terminal & acts
+        truncated = ~terminal & (tick >= params.max_ticks) & acts
         reward = (state.tick - tick).astype(jnp.float32)
         elapsed = tick - state.tick
         if auto_reset:
-            first = self.initial_state(params)
+            first = self.reset_env(None, params)
             restart = lambda new, old: jnp.where(terminated | truncated, new, old)  # noqa: E731
-            tick, done = restart(first.tick, tick), restart(first.done, done)
+            tick, done = restart(first.tick, tick), restart(first.done_slots, done)
             worker_slot = [restart(first.worker_slot[w], s) for w, s in enumerate(worker_slot)]
             worker_until = [restart(first.worker_until[w], u) for w, u in enumerate(worker_until)]
         # Materialise every output as one value per env before anything is stacked per worker or read by the
@@ -280,7 +292,7 @@ class Kitchen:
         tick, done = _materialise(tick), _materialise(done)
         worker_slot = [_materialise(x) for x in worker_slot]
         worker_until = [_materialise(x) for x in worker_until]
-        next_state = EnvState(tick=tick, done=done, worker_slot=jnp.stack(worker_slot),
+        next_state = EnvState(tick=tick, done_slots=done, worker_slot=jnp.stack(worker_slot),
                               worker_until=jnp.stack(worker_until))
         return next_state, reward, terminated, truncated, {"illegal_action": ~legal, "ticks_elapsed": elapsed}
 

@@ -34,7 +34,7 @@ def run_episodes(env: Kitchen, params: EnvParams, policy: Policy, key: jax.Array
     n_steps = n_steps or max_decisions(env, params)
 
     def one_episode(key):
-        state = env.initial_state(params)
+        state = env.reset_env(key, params)
 
         def body(carry, step_key):
             state, over, decisions, illegal = carry
@@ -60,6 +60,6 @@ def replay_states(env: Kitchen, params: EnvParams, actions: jax.Array) -> EnvSta
         def body(state, action):
             next_state, _, _, _, _ = env.step_env(None, state, action, params)
             return next_state, state
-        return jax.lax.scan(body, env.initial_state(params), actions)[1]
+        return jax.lax.scan(body, env.reset_env(None, params), actions)[1]
 
     return jax.jit(jax.vmap(one_round))(jnp.asarray(actions, jnp.int32))

@@ -1,10 +1,13 @@
-"""Environment state and parameters (gymnax style: pytrees, params separate from state).
+"""Environment state, parameters and observation (gymnax style: pytrees, params separate from state; the
+action mask inside the observation, as in Jumanji).
 
 Sets of slots are packed into uint32 bitmasks (bit s = slot s): per-slot boolean arrays were an order of
 magnitude slower to step on CPU.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import jax
 from flax import struct
@@ -13,7 +16,7 @@ from flax import struct
 @struct.dataclass
 class EnvState:
     tick: jax.Array          # int32 scalar; the on-screen counter is tick + 1
-    done: jax.Array          # uint32 bitmask of finished slots
+    done_slots: jax.Array    # uint32 bitmask of finished slots
     worker_slot: jax.Array   # int32[W]: slot held, -1 when idle
     worker_until: jax.Array  # int32[W]: tick at which the worker is idle again (0 when idle)
 
@@ -24,8 +27,6 @@ class EnvParams:
 
     duration: jax.Array      # int32[W, S]: skill ticks of worker w for slot s (0 where impossible)
     can_do: jax.Array        # uint32[W]: bitmask of real slots the worker has the skill for
-    predecessors: jax.Array  # uint32[S]: bitmask of slots that must be done first
-    slot_arrival: jax.Array  # int32[S]: arrival tick of the slot's order (padding: never)
     slot_type: jax.Array     # int32[S]: task type index (padding: K, one-hot of zeros)
     order_arrival: jax.Array  # int32[O]
     order_slots: jax.Array   # uint32[O]: bitmask of each order's real slots
@@ -34,3 +35,10 @@ class EnvParams:
     real: jax.Array          # uint32 bitmask of real (non-padding) slots
     handoff: jax.Array       # int32
     max_ticks: jax.Array     # int32
+
+
+class Observation(NamedTuple):
+    """What an agent sees: the features a network takes, and which actions are legal."""
+
+    features: jax.Array     # float32[obs_size], every feature in [0, 1] (see Kitchen.obs_scale)
+    action_mask: jax.Array  # bool[n_actions]: exactly the legal actions ("end tick" always)

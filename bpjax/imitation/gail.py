@@ -19,7 +19,7 @@ The default is GAIL as it is made to work in practice, each piece a published fi
   (WGAN-GP style, on interpolates of trainee and generator features) so it stays smooth instead of
   memorising the few thousand trainee decisions.
 
-``GAILPolicy(env, env_params, **ORIGINAL_RECIPE)`` is the original recipe as first shipped (−log(1 − D), a
+``GAILPolicy(env, env_params, **ORIGINAL_RECIPE)`` is the original recipe of Ho & Ermon (−log(1 − D), a
 random initial actor, none of the fixes).
 """
 
@@ -116,7 +116,7 @@ class GAILPolicy:
         x, m, a = jnp.asarray(obs / scale, jnp.float32), jnp.asarray(mask), jnp.asarray(action, jnp.int32)
         expert = discriminator_features(x, a, n_actions)
         # every trainee round starts in the (deterministic) initial state and, finished, moves to the absorbing one
-        initial = np.asarray(env.get_obs(env.initial_state(env_params), env_params))
+        initial = np.asarray(env.raw_features(env.reset_env(None, env_params), env_params))
         n_rounds = int(np.all(obs == initial, axis=1).sum())
         expert_absorbing = n_rounds / (len(obs) + n_rounds) if self.absorbing else 0.0
 
@@ -146,9 +146,9 @@ class GAILPolicy:
         def iteration(carry, _):
             ppo_state, disc_params, disc_opt, key = carry
             ppo_state, traj = parts.collect(ppo_state)
-            generated = discriminator_features(traj["obs"], traj["action"], n_actions)  # [T, N, F]
+            generated = discriminator_features(traj.obs.features, traj.action, n_actions)  # [T, N, F]
             flat = generated.reshape(-1, generated.shape[-1])
-            ended = traj["terminated"].sum()
+            ended = traj.terminated.sum()
             generated_absorbing = ended / (len(flat) + ended) if self.absorbing else 0.0
 
             def disc_step(carry, key):
@@ -167,7 +167,7 @@ class GAILPolicy:
             if self.absorbing:  # a finished round's return goes on in the absorbing state: γ r_abs / (1 − γ)
                 absorbing_reward = reward_from_logit(disc.apply(disc_params, absorbing_features(flat.shape[-1]))[0, 0],
                                                      self.reward)
-                reward = reward + traj["terminated"] * gamma * absorbing_reward / (1 - gamma)
+                reward = reward + traj.terminated * gamma * absorbing_reward / (1 - gamma)
             ppo_state, metrics = parts.learn(ppo_state, traj, reward)
             return (ppo_state, disc_params, disc_opt, key), {**metrics, "disc_loss": disc_losses.mean(),
                                                              "reward": reward.mean()}

@@ -124,18 +124,3 @@ class BehaviourCloning:
     def probs(self, obs: np.ndarray, mask: np.ndarray) -> np.ndarray:
         return network_probs(self.network.apply(self.params, jnp.asarray(obs / self.obs_scale, jnp.float32)), mask)
 
-
-METHODS = ("forest", "boosting", "bc", "gail")
-
-
-def make_policy(method: str, env, env_params, seed: int = 0, **settings) -> TraineePolicy:
-    """A trainee-policy learner by name: forest | boosting | bc | gail."""
-    if method in ("forest", "boosting"):
-        return ForestPolicy(kind=method, seed=seed, **settings)
-    if method == "bc":
-        return BehaviourCloning(obs_scale=np.asarray(env.obs_scale(env_params)), seed=seed, **settings)
-    if method == "gail":
-        from bpjax.imitation.gail import GAILPolicy
-
-        return GAILPolicy(env, env_params, seed=seed, **settings)
-    raise ValueError(f"method: unknown imitation method {method!r} (known: {', '.join(METHODS)})")
