@@ -31,7 +31,7 @@ def from_reference_batch(states) -> EnvState:
     """A batched JAX env state (leading axis N) of N reference states."""
     done = [sum(1 << s for s, d in enumerate(state.done) if d) for state in states]
     return EnvState(tick=jnp.asarray([s.tick for s in states], jnp.int32),
-                    done=jnp.asarray(done, jnp.uint32),
+                    done_slots=jnp.asarray(done, jnp.uint32),
                     worker_slot=jnp.asarray([[-1 if x is None else x for x in s.worker_slot] for s in states],
                                             jnp.int32),
                     worker_until=jnp.asarray([[0 if f is None else f for f in s.worker_finish] for s in states],

@@ -114,9 +114,10 @@ def _compiled(env: Kitchen):
     every kitchen of this shape shares them)."""
     @jax.jit
     def view(states, params):
-        obs = jax.vmap(env.get_obs, in_axes=(0, None))(states, params)
+        # π_H was fitted on the traces' raw (reference) features
+        obs = jax.vmap(env.raw_features, in_axes=(0, None))(states, params)
         mask = jax.vmap(env.action_mask, in_axes=(0, None))(states, params)
-        return obs, mask, states.tick, states.done, states.worker_slot, states.worker_until
+        return obs, mask, states.tick, states.done_slots, states.worker_slot, states.worker_until
 
     @jax.jit
     def step(states, actions, params):
@@ -126,7 +127,7 @@ def _compiled(env: Kitchen):
 
     @functools.partial(jax.jit, static_argnums=1)
     def initial(params, n):
-        return jax.vmap(lambda _: env.initial_state(params))(jnp.arange(n))
+        return jax.vmap(lambda _: env.reset_env(None, params))(jnp.arange(n))
 
     return view, step, initial
 
