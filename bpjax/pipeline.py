@@ -13,11 +13,10 @@ from __future__ import annotations
 import json
 import sys
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 
 import hydra
-import numpy as np
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
@@ -94,13 +93,11 @@ def main(cfg: DictConfig) -> None:
         sys.exit(f"{type(error).__name__}: {error}")
 
     # 1. the bottom performers, ranked by their complete rounds (a round left mid-way has too few ticks)
-    complete = traces.rounds[traces.rounds["complete"]]
-    if complete.empty:
+    if not traces.rounds["complete"].any():
         sys.exit("TraceError: traces: no complete round to rank players by")
-    per_player = complete.groupby("player_id")["ticks"].mean()
-    bottom = set(per_player[per_player >= per_player.quantile(1 - cfg.bottom_quantile)].index)
+    bottom, per_player = traces.bottom_players(cfg.bottom_quantile)
+    subset = traces.of_players(bottom)
     rows = traces.frame["player_id"].isin(bottom).to_numpy()
-    subset = _subset(traces, rows)
     print(f"{len(bottom)} of {len(per_player)} players in the bottom {cfg.bottom_quantile:.0%} "
           f"(mean ticks {per_player[list(bottom)].mean():.2f} vs {per_player.mean():.2f} overall); "
           f"{rows.sum()} decisions")
@@ -143,13 +140,6 @@ def main(cfg: DictConfig) -> None:
         print(line)
     top = payload["recommended"][0] if payload["recommended"] else {"recommended": None, "message": payload["message"]}
     print(json.dumps({k: v for k, v in top.items() if k != "by_round"}))
-
-
-def _subset(traces, rows: np.ndarray):
-    return replace(traces, frame=traces.frame[rows].reset_index(drop=True), obs=traces.obs[rows],
-                   mask=traces.mask[rows], action=traces.action[rows],
-                   states=[s for s, keep in zip(traces.states, rows) if keep],
-                   rounds=traces.rounds[traces.rounds["player_id"].isin(set(traces.frame["player_id"][rows]))])
 
 
 def _describe_q(q_source: dict) -> str:
