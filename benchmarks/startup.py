@@ -86,6 +86,7 @@ def main() -> None:
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("JAX_COMPILATION_CACHE", "JAX_PERSISTENT_CACHE"))}
         env["BPJAX_CACHE_DIR"] = str(tmp / "cache")  # fresh: nothing compiled or solved before
+        env["PYTHONPATH"] = str(REPO)  # this checkout's bpjax, whatever is installed
         train = [sys.executable, "-m", "bpjax.train", "algo.n_updates=25", "chunk=25"]
         for run in ("train_first", "train_second"):
             wall, proc = timed([*train, f"hydra.run.dir={tmp / run}"], env, REPO)
@@ -99,7 +100,7 @@ def main() -> None:
                     "pipeline_help": [sys.executable, "-m", "bpjax.pipeline", "--help"],
                     "train_help": [sys.executable, "-m", "bpjax.train", "--help"]}
         for name, command in commands.items():
-            wall, _ = timed(command, env, tmp)
+            wall, _ = timed(command, env, REPO)
             results["runs"][name] = {"wall_s": round(wall, 2)}
             print(f"{name:<14} {wall:6.2f} s", flush=True)
         wall = play_first_answer(env, tmp / "play")
