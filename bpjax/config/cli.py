@@ -157,7 +157,7 @@ def _task(name: str, cfg: Any, validate: Callable, work: Callable, errors: tuple
     try:
         work(cfg, settings, run)
     except (*user_errors(), *errors) as error:
-        log.error(one_line(error))
+        log.info("failed: %s", one_line(error))  # the job log; stderr gets the line below
         _fail(one_line(error), out, EXIT_FAILED)
     log.info("done in %.1f s", time.perf_counter() - started)
     print(f"output folder: {_shown(out)}", file=sys.stderr, flush=True)

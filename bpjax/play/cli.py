@@ -87,17 +87,18 @@ def launched(run_dir: str | Path, *overrides: str, timeout_s: float = 120) -> It
 
 
 def validate(cfg: DictConfig) -> GameSetup:
-    from hydra.core.hydra_config import HydraConfig
-
-    return setup_from_config(cfg, Path(HydraConfig.get().runtime.output_dir) / cfg.out_dir)
+    return setup_from_config(cfg, Path(cfg.out_dir))  # placed under the output folder by `main`
 
 
 @command("play", validate, errors=(OSError,))
 def main(cfg: DictConfig, setup: GameSetup, run: Run) -> None:
+    import dataclasses
+
     import uvicorn
 
     from bpjax.play.server import bind, create_app, url_of
 
+    setup = dataclasses.replace(setup, out_dir=run.out / cfg.out_dir)
     sock = bind(str(cfg.host), int(cfg.port))  # bound first: port=0 picks a free port, the URL names it
     setup.out_dir.mkdir(parents=True, exist_ok=True)
     (setup.out_dir / "session.json").write_text(json.dumps(

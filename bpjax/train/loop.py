@@ -126,11 +126,19 @@ def run_record(name: str, config: Any, seeds: list[int], n_updates: int, env_par
             "n_updates": n_updates}
 
 
-def _differences(saved: Any, now: Any, path: str) -> list[str]:
+def _differences(saved: Any, now: Any, path: str) -> list[tuple[str, Any, Any]]:
+    """(key, saved value, value now) of each leaf that differs; another algorithm is one difference."""
     if isinstance(saved, dict) and isinstance(now, dict):
+        if path == "algo" and saved.get("name") != now.get("name"):
+            return [("algo.name", saved.get("name"), now.get("name"))]
         return [d for key in sorted(set(saved) | set(now), key=str)
                 for d in _differences(saved.get(key), now.get(key), f"{path}.{key}" if path else str(key))]
-    return [] if saved == now else [path]
+    return [] if saved == now else [(path, saved, now)]
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def check_resume(saved: Mapping[str, Any], now: Mapping[str, Any], where: Path) -> None:
@@ -139,9 +147,10 @@ def check_resume(saved: Mapping[str, Any], now: Mapping[str, Any], where: Path) 
     differ = _differences({k: v for k, v in saved.items() if k != "n_updates"},
                           {k: v for k, v in now.items() if k != "n_updates"}, "")
     if differ:
-        shown = ", ".join(differ[:6]) + (f" and {len(differ) - 6} more" if len(differ) > 6 else "")
-        raise ConfigError(f"resume: {where} was trained with other settings ({shown} differ); resume with "
-                          f"its settings or train in a new folder")
+        shown = "; ".join(f"{key} {_short(a)} -> {_short(b)}" for key, a, b in differ[:4])
+        more = f"; and {len(differ) - 4} more" if len(differ) > 4 else ""
+        raise ConfigError(f"resume: {where} was trained with other settings ({shown}{more}); resume with its "
+                          f"settings or train in a new folder")
     if now["n_updates"] < saved["n_updates"]:
         raise ConfigError(f"algo.n_updates: {now['n_updates']} is fewer than the {saved['n_updates']} this run "
                           f"was set to train (it may grow when resuming, not shrink)")
