@@ -9,6 +9,7 @@ and prints metrics.json as its last line. ``resume=true`` continues a run in its
 from __future__ import annotations
 
 import json
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from bpjax.config.cli import Run, command
 from bpjax.config.schema import MAX_SEED
+
+log = logging.getLogger("bpjax.train")
 
 
 @dataclass
@@ -86,8 +89,20 @@ def learning_curve(history: dict[str, np.ndarray], seeds: list[int], optimum: in
     plt.close(fig)
 
 
+def _preload() -> None:
+    """Import what the end of a run needs (checkpoints, the plot) while the first chunk computes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot  # noqa: F401
+    import orbax.checkpoint  # noqa: F401
+
+
 @command("train", validate)
 def main(cfg: DictConfig, settings: TrainSettings, run: Run) -> None:
+    import threading
+
+    threading.Thread(target=_preload, daemon=True).start()
     import jax
     from hydra.core.hydra_config import HydraConfig
     from tensorboardX import SummaryWriter
@@ -121,12 +136,15 @@ def main(cfg: DictConfig, settings: TrainSettings, run: Run) -> None:
         bar.close()
         writer.close()
     wall = time.perf_counter() - start
+    log.info("training: %.2f s (%d updates from update %d)", wall, n_updates - (result.resumed_from or 0),
+             result.resumed_from or 0)
 
     with run.progress.phase("greedy evaluation"):
         evaluate = make_greedy_evaluator(env, env_params, result.network)
         greedy = [int(t) for t in jax.vmap(evaluate)(result.states.params)]
-    learning_curve(result.history, seeds, optimum, out / "learning_curve.png",
-                   f"{name} on {spec.scenario or 'kitchen'}")
+    with run.progress.phase("learning curve"):
+        learning_curve(result.history, seeds, optimum, out / "learning_curve.png",
+                       f"{name} on {spec.scenario or 'kitchen'}")
     median = float(np.median(greedy))
     # the env steps this process took (a resumed run's wall time covers only the updates after the resume)
     steps = int(result.history["env_steps"][:, result.resumed_from or 0:].sum())
