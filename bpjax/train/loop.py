@@ -189,8 +189,7 @@ def train(env: Kitchen, env_params: EnvParams, algo: Mapping[str, Any], seeds: l
 def _train(env, env_params, name, config, n_updates, seeds, chunk, out_dir, checkpoint_every, resume,
            on_chunk, record) -> TrainRun:
     network, init, run = ALGORITHMS[name][1](env, env_params, config)
-    # one compiled program (cached across processes) instead of an eager op-by-op initialisation
-    states = jax.jit(jax.vmap(init))(jax.vmap(jax.random.key)(np.asarray(seeds, np.uint32)))
+    states = jax.vmap(init)(jax.vmap(jax.random.key)(np.asarray(seeds, np.uint32)))
     run_chunk = jax.jit(jax.vmap(run, in_axes=(0, None)), static_argnums=1)
 
     manager, rows, done, resumed_from = None, [], 0, None
