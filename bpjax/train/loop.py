@@ -189,7 +189,8 @@ def train(env: Kitchen, env_params: EnvParams, algo: Mapping[str, Any], seeds: l
 def _train(env, env_params, name, config, n_updates, seeds, chunk, out_dir, checkpoint_every, resume,
            on_chunk, record) -> TrainRun:
     network, init, run = ALGORITHMS[name][1](env, env_params, config)
-    states = jax.vmap(init)(jax.vmap(jax.random.key)(np.asarray(seeds, np.uint32)))
+    # one compiled program (cached across processes) instead of an eager op-by-op initialisation
+    states = jax.jit(jax.vmap(init))(jax.vmap(jax.random.key)(np.asarray(seeds, np.uint32)))
     run_chunk = jax.jit(jax.vmap(run, in_axes=(0, None)), static_argnums=1)
 
     manager, rows, done, resumed_from = None, [], 0, None
