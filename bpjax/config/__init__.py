@@ -20,6 +20,8 @@ def random_skill_matrix(seed: int, workers: Sequence[str], task_types: Sequence[
     worker can do something and every task type has a worker who can do it."""
     import numpy as np
 
+    if not 0 <= int(seed) < 2**32:
+        raise ValueError(f"skills_seed: must be in [0, {2**32 - 1}], got {seed}")
     rng = np.random.default_rng(int(seed))
     low, high = RANDOM_SKILL_TICKS
     ticks = rng.integers(low, high + 1, size=(len(workers), len(task_types)))

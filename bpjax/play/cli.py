@@ -1,8 +1,9 @@
 """``python -m bpjax.play [overrides]``: serve the kitchen game locally and record people's traces.
 
 Prints the URL to open (``?participant=ID`` skips the id form), then serves until Ctrl-C or SIGTERM. Traces
-and status files go to ``<Hydra run dir>/<out_dir>/``; rounds still in play when the server stops are marked
-incomplete. What the server protects, and what not: ``docs/security.md``.
+and status files go to ``<output folder>/<out_dir>/``; rounds still in play when the server stops are marked
+incomplete. What the server protects, and what not: ``docs/security.md``. The command-line machinery
+(one-line errors, output folder, logging) is :mod:`bpjax.config.cli`'s.
 """
 
 from __future__ import annotations
@@ -20,11 +21,9 @@ from pathlib import Path
 from typing import Iterator
 from urllib.parse import urlsplit
 
-import hydra
-from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from bpjax.config import CONF_DIR, HYDRA_VERSION_BASE
+from bpjax.config.cli import Run, command
 from bpjax.data.traces import shown
 from bpjax.env.config import ConfigError, KitchenSpec
 from bpjax.play.game import GameSetup
@@ -100,11 +99,14 @@ def launched(run_dir: str | Path, *overrides: str, timeout_s: float = 120) -> It
     watchdog = threading.Timer(timeout_s, process.kill)  # a server that never starts must not hang the caller
     watchdog.start()
     try:
-        line = process.stdout.readline()
-        match = re.search(r"(http://\S+/)", line)
-        if not match:
-            rest = process.stdout.read() if process.poll() is not None else ""
-            raise RuntimeError(f"python -m bpjax.play printed no URL: {line!r} {rest}")
+        printed = []
+        for line in process.stdout:  # the output folder (stderr) comes first, then the URL
+            printed.append(line)
+            match = re.search(r"(http://\S+/)", line)
+            if match:
+                break
+        else:
+            raise RuntimeError(f"python -m bpjax.play printed no URL: {''.join(printed)!r}")
         yield match.group(1), process
     finally:
         if process.poll() is None:
@@ -113,19 +115,19 @@ def launched(run_dir: str | Path, *overrides: str, timeout_s: float = 120) -> It
         watchdog.cancel()
 
 
-@hydra.main(version_base=HYDRA_VERSION_BASE, config_path=CONF_DIR, config_name="play")
-def main(cfg: DictConfig) -> None:
+def validate(cfg: DictConfig) -> tuple[GameSetup, Guard]:
+    return setup_from_config(cfg, Path(cfg.out_dir)), guard_from_config(cfg)  # placed under the output folder
+
+
+@command("play", validate, errors=(OSError, OverflowError))
+def main(cfg: DictConfig, settings: tuple[GameSetup, Guard], run: Run) -> None:
     import uvicorn
 
     from bpjax.play.server import bind, create_app, url_of
 
-    run_dir = Path(HydraConfig.get().runtime.output_dir)
-    try:
-        setup = setup_from_config(cfg, run_dir / cfg.out_dir)
-        guard = guard_from_config(cfg)
-        sock = bind(cfg.host, cfg.port)  # bound first: port=0 picks a free port, the URL names it
-    except (ConfigError, OSError, ValueError, OverflowError) as error:
-        sys.exit(f"{type(error).__name__}: {error}")
+    setup, guard = settings
+    setup = dataclasses.replace(setup, out_dir=run.out / cfg.out_dir)
+    sock = bind(str(cfg.host), int(cfg.port))  # bound first: port=0 picks a free port, the URL names it
     setup.out_dir.mkdir(parents=True, exist_ok=True)
     (setup.out_dir / "session.json").write_text(json.dumps(
         {"config": OmegaConf.to_container(cfg, resolve=True), "tip_text": setup.tip}, indent=1))
