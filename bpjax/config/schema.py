@@ -210,6 +210,12 @@ class BaselinesSchema:
 
 
 @dataclass
+class JoinLimitSchema:
+    joins: int = setting(60, low=1, high=1_000_000)      # joins (all participants together) beyond this ...
+    seconds: float = setting(60.0, low=0, high=86_400, low_open=True)  # ... in any window this long: 429
+
+
+@dataclass
 class TipSchema:
     show: bool = False             # show a tip banner during the study rounds
     file: Optional[str] = None     # a tips.json written by `python -m bpjax.pipeline`
@@ -291,6 +297,9 @@ def _primary(player: Any) -> dict[str, type]:
         host: str = "127.0.0.1"
         port: int = setting(8000, low=0, high=65535)
         out_dir: str = "traces"
+        allowed_hosts: List[str] = field(default_factory=list)    # more Host names to answer (docs/security.md)
+        allowed_origins: List[str] = field(default_factory=list)  # more page origins for POSTs
+        join_limit: JoinLimitSchema = field(default_factory=JoinLimitSchema)
         progress: bool = True
 
     made = (SolveSchema, TrainSchema, TracesSchema, ImitateSchema, PlaySchema)
