@@ -47,7 +47,7 @@ def compose_config(overrides: Sequence[str] = (), config_name: str = "config") -
 
     from bpjax.config.schema import register
 
-    register()
+    register(typed=True)
     with initialize_config_dir(config_dir=CONF_DIR, version_base=HYDRA_VERSION_BASE):
         return compose(config_name=config_name, overrides=list(overrides))
 

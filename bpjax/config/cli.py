@@ -36,7 +36,6 @@ from bpjax.config.progress import Progress
 
 EXIT_FAILED = 1        # the work started and failed in a way the command expects
 EXIT_BAD_SETTINGS = 2  # nothing ran
-HELP_FLAGS = ("--help", "-h", "--hydra-help")
 HYDRA_FILES = (".hydra",)   # what Hydra writes into an output folder before the work starts (and the log)
 
 log = logging.getLogger("bpjax.cli")
@@ -194,7 +193,7 @@ def start(task: Callable[[], None], config_name: str | None = None) -> None:
     from bpjax.config.schema import register
 
     enable_compilation_cache()
-    register(typed=not any(flag in sys.argv[1:] for flag in HELP_FLAGS), config_name=config_name)
+    register(config_name=config_name)  # untyped stand-ins when answering --help
     user_wants_traces = "HYDRA_FULL_ERROR" in os.environ
     os.environ.setdefault("HYDRA_FULL_ERROR", "1")  # composition errors reach us instead of a printed trace
     try:

@@ -20,6 +20,7 @@ derived schemas instead (:func:`register` with ``typed=False``), so it answers w
 
 import dataclasses
 import importlib
+import sys
 import types
 import typing
 from dataclasses import dataclass, field
@@ -339,10 +340,16 @@ def __getattr__(name: str) -> type:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def register(typed: bool = True, config_name: str | None = None) -> None:
+HELP_FLAGS = ("--help", "-h", "--hydra-help")
+
+
+def register(typed: bool | None = None, config_name: str | None = None) -> None:
     """Store the schemas in Hydra's ConfigStore: all of them typed, or (`config_name`) those that config
     uses typed and empty stand-ins for the other learner schemas, so a command imports only what it needs.
-    ``typed=False`` (``--help``): no derived schema at all, and so no JAX import."""
+    ``typed=False`` (``--help``): no derived schema at all, and so no JAX import; None: typed unless this
+    process answers ``--help``."""
+    if typed is None:
+        typed = not any(flag in sys.argv[1:] for flag in HELP_FLAGS)
     store = ConfigStore.instance()
     primary_node, algos, typed_population = NEEDS.get(config_name, ("", tuple(ALGO_OPTIONS), True)) \
         if config_name is not None else ("", tuple(ALGO_OPTIONS), True)
