@@ -17,6 +17,7 @@ import bpjax.data.__main__ as data_cli
 import bpjax.imitation.__main__ as imitation_cli
 import bpjax.play.cli as play_cli
 import bpjax.solve.__main__ as solve_cli
+import bpjax.pipeline as pipeline_cli
 import bpjax.train.__main__ as train_cli
 from bpjax.config import compose_config
 from bpjax.config.cli import BadSettings, settings_of
@@ -30,29 +31,16 @@ COMMANDS = [("solve", "config", [], solve_cli.validate), ("train", "train", [], 
             ("train", "train", ["algo=reinforce"], train_cli.validate),
             ("data generate", "traces", [], data_cli.validate), ("play", "play", [], play_cli.validate),
             *[("imitation", "imitate", [f"algo={learner}"], imitation_cli.validate)
-              for learner in ("forest", "boosting", "bc", "gail")]]
+              for learner in ("forest", "boosting", "bc", "gail")],
+            ("pipeline", "pipeline", [], pipeline_cli.validate)]
 
 # settings for which 0 is a legitimate value (seeds, "none", "off", probabilities, coefficients)
 ZERO_ALLOWED = {"seed", "skills_seed", "arrival", "handoff", "solver_max_states", "max_requeues", "practice_rounds",
                 "port", "gamma", "gae_lambda", "entropy_coef", "value_coef", "flaw_rate", "epsilon", "skill",
-                "learning", "bc_epochs", "bc_coef", "grad_penalty"}
+                "learning", "bc_epochs", "bc_coef", "grad_penalty", "slip_decay", "flaw_decay", "compliance",
+                "compliance_step", "tip_learning", "min_support", "max_disagreement", "shrinkage", "tolerance",
+                "max_times", "max_predicates"}
 HUGE_ALLOWED = {"share"}  # a population share is relative: any positive weight
-# Settings whose owner dataclass does not range-check them yet: the agents' configs (bpjax/agents) and the
-# learners' (bpjax/imitation). Strict: a check added there makes its case pass, and its entry must go.
-ALL = VALUES
-OWNER_CHECKS_PENDING = {
-    "PPOConfig": {"n_envs": ALL, "n_steps": ALL, "hidden": ALL, "learning_rate": ALL, "gamma": (-1, HUGE),
-                  "gae_lambda": (-1, HUGE), "clip": ALL, "n_epochs": ALL, "n_minibatches": (0, -1),
-                  "value_coef": (-1, HUGE), "entropy_coef": (-1, HUGE), "max_grad_norm": ALL},
-    "ReinforceConfig": {"n_rollouts": (HUGE,), "hidden": ALL, "learning_rate": ALL, "gamma": (-1, HUGE),
-                        "entropy_coef": (-1, HUGE)},
-    "ForestPolicy": {"n_estimators": ALL, "max_depth": ALL},
-    "BehaviourCloning": {"hidden": ALL, "learning_rate": ALL, "epochs": ALL, "batch_size": ALL},
-    "GAILPolicy": {"n_iterations": ALL, "disc_hidden": ALL, "disc_learning_rate": ALL, "disc_steps": ALL,
-                   "disc_batch": ALL, "bc_epochs": (-1, HUGE), "bc_coef": (-1, HUGE), "grad_penalty": (-1, HUGE)},
-}
-
-
 def owner(path: str, overrides: list[str]) -> str | None:
     """The dataclass that owns an `algo.*` setting (None for the command lines' own settings)."""
     if not path.startswith("algo."):
@@ -95,11 +83,6 @@ def all_cases():
                 yield command, config, overrides, validate, path, kind(value), name, owner(path, overrides)
 
 
-def is_pending(case) -> bool:
-    *_, value, name, owned_by = case
-    return value in OWNER_CHECKS_PENDING.get(owned_by, {}).get(name, ())
-
-
 _BASES: dict = {}
 
 
@@ -130,19 +113,10 @@ def check(case) -> None:
 CASES = list(all_cases())
 
 
-@pytest.mark.parametrize("case", [c for c in CASES if not is_pending(c)],
+@pytest.mark.parametrize("case", CASES,
                          ids=lambda c: f"{c[0]}{'[' + c[2][0] + ']' if c[2] else ''}:{c[4]}={c[5]}")
 def test_every_numeric_setting_at_zero_minus_one_and_huge(case):
     check(case)
-
-
-@pytest.mark.parametrize("owned_by", sorted(OWNER_CHECKS_PENDING))
-@pytest.mark.xfail(strict=True, reason="the owner dataclass does not range-check these settings yet")
-def test_settings_whose_owner_has_no_range_check_yet(owned_by):
-    """Strict: once the owner checks all of its pending settings, this passes and its entry must go."""
-    for case in CASES:
-        if case[-1] == owned_by and is_pending(case):
-            check(case)
 
 
 def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:

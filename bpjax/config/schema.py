@@ -156,6 +156,12 @@ def _algorithm(name: str, module: str, class_name: str, n_updates: int) -> Calla
     return lambda: algorithm_schema(name, getattr(importlib.import_module(module), class_name), n_updates)
 
 
+def _tips() -> type:
+    from bpjax.tips.recommend import TipSettings
+
+    return dataclass_schema(TipSettings, name="TipsSchema", exclude=("seed",))
+
+
 def _player() -> type:
     from bpjax.data.players import PlayerProfile
 
@@ -172,6 +178,7 @@ DERIVED: dict[str, Callable[[], type]] = {
     "BcLearnerSchema": _learner("bc", "bpjax.imitation.policies", "BehaviourCloning", ("obs_scale", "seed")),
     "GailLearnerSchema": _learner("gail", "bpjax.imitation.gail", "GAILPolicy", ("env", "env_params", "seed")),
     "PlayerSchema": _player,
+    "TipsSchema": _tips,
 }
 ALGO_OPTIONS = {"ppo_schema": "PPOConfigSchema", "reinforce_schema": "ReinforceConfigSchema",
                 "forest_schema": "ForestLearnerSchema", "boosting_schema": "BoostingLearnerSchema",
@@ -288,6 +295,36 @@ def _primary(player: Any) -> dict[str, type]:
         progress: bool = True
 
     @dataclass
+    class MonteCarloSchema:
+        algo: Any = MISSING   # pi*'s learner, typed by its option's schema (ppo_schema)
+        n_seeds: int = setting(2, low=1, high=MAX_SEEDS)
+        rollout_policy: str = "sample"  # sample | greedy
+        n_rollouts: int = setting(16, low=1, high=10_000)
+        estimate: str = "best"          # best | mean
+        tolerance: float = setting(0.0, low=0, high=MAX_TICKS)
+
+    @dataclass
+    class PipelineSchema:
+        kitchen: KitchenSchema = kitchen_field()
+        population: List[player] = MISSING  # type: ignore[valid-type]
+        algo: Any = MISSING       # pi_H's learner, typed by its option's schema (forest_schema, ...)
+        tips: Any = MISSING       # typed by tips_schema (bpjax.tips.recommend.TipSettings)
+        monte_carlo: MonteCarloSchema = field(default_factory=MonteCarloSchema)
+        skills_seed: int = skills_seed_field()
+        seed: int = seed_field()
+        strict_population: bool = False
+        skip_invalid: bool = False
+        traces: Optional[str] = None
+        n_players: int = setting(40, low=1, high=MAX_PLAYERS)
+        rounds: int = setting(5, low=1, high=MAX_ROUNDS)
+        bottom_quantile: float = setting(0.25, low=0, high=1, low_open=True)
+        imitation: str = MISSING  # ${algo.name}
+        shrinkage: float = setting(5.0, low=0, high=1e9)
+        qvalues: str = "auto"     # auto | exact | monte_carlo
+        solver_max_states: Optional[int] = setting(2_000_000, low=0, high=MAX_STATES)  # 0: never solve
+        progress: bool = True
+
+    @dataclass
     class PlaySchema:
         kitchen: KitchenSchema = kitchen_field()
         practice_kitchen: KitchenSchema = kitchen_field()
@@ -303,19 +340,19 @@ def _primary(player: Any) -> dict[str, type]:
         join_limit: JoinLimitSchema = field(default_factory=JoinLimitSchema)
         progress: bool = True
 
-    made = (SolveSchema, TrainSchema, TracesSchema, ImitateSchema, PlaySchema)
+    made = (SolveSchema, TrainSchema, TracesSchema, ImitateSchema, PlaySchema, PipelineSchema, MonteCarloSchema)
     for schema in made:
         schema.__qualname__ = schema.__name__  # picklable by name, through this module's __getattr__
     return {schema.__name__: schema for schema in made}
 
 
 PRIMARY = {"solve_schema": "SolveSchema", "train_schema": "TrainSchema", "traces_schema": "TracesSchema",
-           "imitate_schema": "ImitateSchema", "play_schema": "PlaySchema"}
+           "imitate_schema": "ImitateSchema", "play_schema": "PlaySchema", "pipeline_schema": "PipelineSchema"}
 # what each command's config needs typed: its primary schema, the algo options it uses, a typed population
 NEEDS: dict[str, tuple[str, tuple[str, ...], bool]] = {
     "config": ("solve_schema", (), False), "train": ("train_schema", TRAIN_ALGOS, False),
     "traces": ("traces_schema", (), True), "imitate": ("imitate_schema", LEARNERS, True),
-    "play": ("play_schema", (), False), "pipeline": ("", (*TRAIN_ALGOS, *LEARNERS), False)}
+    "play": ("play_schema", (), False), "pipeline": ("pipeline_schema", (*TRAIN_ALGOS, *LEARNERS), True)}
 _typed_primary: dict[str, type] = {}
 
 
@@ -359,4 +396,5 @@ def register(typed: bool | None = None, config_name: str | None = None) -> None:
             store.store(name=node_name, node=schemas[class_name])
     for node_name, class_name in ALGO_OPTIONS.items():
         store.store(group="algo", name=node_name, node=derived(class_name) if typed and node_name in algos else {})
+    store.store(group="tips", name="tips_schema", node=derived("TipsSchema") if typed else {})
     store.store(name="kitchen_schema", node=KitchenSchema)  # for configs without a schema of their own

@@ -36,11 +36,11 @@ class ImitateSettings:
     policy: Any                     # the unfitted learner
 
 
-def learner_settings(cfg: DictConfig, learner_type: type | None) -> dict[str, Any]:
+def learner_settings(cfg: DictConfig, learner_type: type | None, method: str | None = None) -> dict[str, Any]:
     """The `algo.*` settings of the chosen learner (tuples where its dataclass wants them); none when
-    `method=` picked a learner other than `algo`'s."""
+    `method=` (or the given `method`) picked a learner other than `algo`'s."""
     settings = OmegaConf.to_container(cfg.algo, resolve=True)
-    if settings.pop("name", None) != cfg.method:
+    if settings.pop("name", None) != (cfg.method if method is None else method):
         return {}
     if learner_type is not None:
         hints = typing.get_type_hints(learner_type)
@@ -50,7 +50,7 @@ def learner_settings(cfg: DictConfig, learner_type: type | None) -> dict[str, An
     return settings
 
 
-def _learner_type(method: str) -> type | None:
+def learner_type(method: str) -> type | None:
     from bpjax.imitation.policies import BehaviourCloning, ForestPolicy
 
     if method == "gail":
@@ -93,7 +93,7 @@ def validate(cfg: DictConfig) -> ImitateSettings:
     env, env_params = make_kitchen(spec)
     try:
         policy = make_policy(cfg.method, env, env_params, seed=cfg.seed,
-                             **learner_settings(cfg, _learner_type(cfg.method)))
+                             **learner_settings(cfg, learner_type(cfg.method)))
     except TypeError as error:  # a setting the learner does not have
         raise ConfigError(f"algo: {error}") from None
     return ImitateSettings(spec, traces, truth, chosen, population, policy)
