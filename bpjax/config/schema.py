@@ -325,6 +325,28 @@ def _primary(player: Any) -> dict[str, type]:
         progress: bool = True
 
     @dataclass
+    class BlockSchema:
+        dish: str = MISSING
+        rounds: int = setting(3, low=1, high=MAX_ROUNDS)
+        orders: List[Any] = MISSING
+
+    @dataclass
+    class StudySchema:
+        kitchen: KitchenSchema = kitchen_field()
+        population: List[player] = MISSING  # type: ignore[valid-type]
+        blocks: List[BlockSchema] = MISSING
+        trainees: int = setting(40, low=1, high=MAX_PLAYERS)
+        arms: List[str] = field(default_factory=lambda: ["control", "static", "personalised", "dynamic"])
+        pilot_players: int = setting(40, low=1, high=MAX_PLAYERS)
+        pilot_rounds: int = setting(3, low=1, high=MAX_ROUNDS)
+        strength: float = setting(5.0, low=0, high=1e9, low_open=True)
+        penalty: float = setting(1.0, low=0, high=1e9, low_open=True)
+        prior_inflation: float = setting(2.0, low=1, high=1e6)
+        seed: int = seed_field()
+        skills_seed: int = skills_seed_field()
+        progress: bool = True
+
+    @dataclass
     class PlaySchema:
         kitchen: KitchenSchema = kitchen_field()
         practice_kitchen: KitchenSchema = kitchen_field()
@@ -340,19 +362,22 @@ def _primary(player: Any) -> dict[str, type]:
         join_limit: JoinLimitSchema = field(default_factory=JoinLimitSchema)
         progress: bool = True
 
-    made = (SolveSchema, TrainSchema, TracesSchema, ImitateSchema, PlaySchema, PipelineSchema, MonteCarloSchema)
+    made = (SolveSchema, TrainSchema, TracesSchema, ImitateSchema, PlaySchema, PipelineSchema, MonteCarloSchema,
+            StudySchema, BlockSchema)
     for schema in made:
         schema.__qualname__ = schema.__name__  # picklable by name, through this module's __getattr__
     return {schema.__name__: schema for schema in made}
 
 
 PRIMARY = {"solve_schema": "SolveSchema", "train_schema": "TrainSchema", "traces_schema": "TracesSchema",
-           "imitate_schema": "ImitateSchema", "play_schema": "PlaySchema", "pipeline_schema": "PipelineSchema"}
+           "imitate_schema": "ImitateSchema", "play_schema": "PlaySchema", "pipeline_schema": "PipelineSchema",
+           "study_schema": "StudySchema"}
 # what each command's config needs typed: its primary schema, the algo options it uses, a typed population
 NEEDS: dict[str, tuple[str, tuple[str, ...], bool]] = {
     "config": ("solve_schema", (), False), "train": ("train_schema", TRAIN_ALGOS, False),
     "traces": ("traces_schema", (), True), "imitate": ("imitate_schema", LEARNERS, True),
-    "play": ("play_schema", (), False), "pipeline": ("pipeline_schema", (*TRAIN_ALGOS, *LEARNERS), True)}
+    "play": ("play_schema", (), False), "pipeline": ("pipeline_schema", (*TRAIN_ALGOS, *LEARNERS), True),
+    "study": ("study_schema", (), True)}
 _typed_primary: dict[str, type] = {}
 
 

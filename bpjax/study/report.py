@@ -16,7 +16,7 @@ def _mean_ci(values: np.ndarray) -> tuple[float, list[float]]:
     values = np.asarray(values, float)
     mean = float(values.mean())
     half = 1.96 * values.std(ddof=1) / np.sqrt(len(values)) if len(values) > 1 else float("nan")
-    return mean, [round(mean - half, 4), round(mean + half, 4)]
+    return mean, [round(float(mean - half), 4), round(float(mean + half), 4)]
 
 
 def study_json(result: StudyResult) -> dict:
