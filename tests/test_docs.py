@@ -204,6 +204,35 @@ def test_the_extractor_reads_the_documented_forms():
     assert program_of(shlex.split("X=1 python benchmarks/a.py --x")) == "benchmarks/a.py"
 
 
+LINK = re.compile(r"\]\(([^)\s]+)\)")                 # [text](target)
+NAMED_PAGE = re.compile(r"`((?:docs|benchmarks)/[\w./-]+\.md)`")   # a page named in backticks, from the root
+
+
+def links(page: Path) -> list[tuple[str, Path]]:
+    """The local files a page points to: Markdown links (relative to the page) and backticked page names."""
+    text = page.read_text(encoding="utf-8")
+    found = [(target, (page.parent / target.split("#")[0]).resolve()) for target in LINK.findall(text)
+             if not re.match(r"^(\w+:|#)", target)]
+    return found + [(name, (REPO / name).resolve()) for name in NAMED_PAGE.findall(text)]
+
+
+def test_every_link_of_the_docs_resolves_and_every_page_is_linked():
+    """No link of README.md or docs/*.md points to a missing file, and every docs page can be reached from the
+    README (linked from it, or from a page it links to)."""
+    broken = [f"{page.relative_to(REPO)}: {target}" for page in PAGES for target, path in links(page)
+              if not path.exists()]
+    assert not broken, "broken links:\n" + "\n".join(broken)
+    reached, frontier = {PAGES[0].resolve()}, [PAGES[0]]
+    while frontier:
+        for _, path in links(frontier.pop()):
+            if path.suffix == ".md" and path not in reached:
+                reached.add(path)
+                frontier.append(path)
+    unlinked = [str(p.relative_to(REPO)) for p in PAGES if p.resolve() not in reached]
+    assert not unlinked, "pages no link leads to from README.md (add them to its Documentation table):\n" + (
+        "\n".join(unlinked))
+
+
 def game_traces(folder: Path) -> None:
     """Stand-ins for the people of a documented play session: synthetic players' rounds, one CSV per
     participant, as the game writes them (only where the folder holds no trace yet)."""

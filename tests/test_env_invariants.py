@@ -13,7 +13,7 @@ from bpjax.agents.baselines import random_legal
 from bpjax.env.config import KitchenSpec
 from bpjax.config import compose_config
 from bpjax.env.kitchen import make_kitchen
-from tests.test_env_vs_reference import compare
+from tests.conftest import compare
 
 RECIPES = compose_config().kitchen.dishes  # burger, pasta, tacos as shipped
 TASK_TYPES = ["chop", "cook", "plate"]

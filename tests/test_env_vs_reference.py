@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import zlib
 
-import numpy as np
 import pytest
 
 from bpjax.env.reference import ReferenceKitchen
-from tests.conftest import jax_replay, reference_episodes, spec_for
+from tests.conftest import compare, reference_episodes, spec_for
 
 SCENARIOS = ["kitchen/scenario=full", "kitchen/scenario=understaffed"]
 ORDERS = ["four_burgers", "one_burger", "pasta_mix", "tacos_practice", "arrivals"]
@@ -26,33 +25,6 @@ CASES = (
        (("kitchen/scenario=understaffed", "kitchen.max_ticks=12"), 300),  # many truncated rounds
        (("kitchen/orders=arrivals", "kitchen.max_ticks=9"), 300)]
 )
-
-
-def compare(spec, n_episodes: int, seed: int, illegal_rate: float = 0.1) -> int:
-    """Replay `n_episodes` random reference episodes through the JAX env; returns steps compared."""
-    ref = ReferenceKitchen(spec.to_dict())
-    episodes = reference_episodes(ref, n_episodes, seed, illegal_rate)
-    length = max(len(steps) for steps, _ in episodes)
-    # Pad with end-tick: on an ended episode it is a flagged no-op, and padded steps are not compared.
-    actions = np.full((n_episodes, length), ref.end_tick_action, np.int32)
-    for i, (steps, _) in enumerate(episodes):
-        actions[i, :len(steps)] = [step[0] for step in steps]
-    (obs, mask, reward, terminated, truncated, illegal), final_obs = jax_replay(spec, actions)
-    obs, mask, reward = np.asarray(obs), np.asarray(mask), np.asarray(reward)
-    terminated, truncated, illegal = np.asarray(terminated), np.asarray(truncated), np.asarray(illegal)
-    compared = 0
-    for i, (steps, ref_final_obs) in enumerate(episodes):
-        for t, (action, ref_obs, ref_mask, ref_reward, ref_term, ref_trunc, ref_illegal) in enumerate(steps):
-            where = f"episode {i} step {t} action {action}"
-            np.testing.assert_array_equal(obs[i, t], np.asarray(ref_obs, np.float32), err_msg=where)
-            np.testing.assert_array_equal(mask[i, t], np.asarray(ref_mask), err_msg=where)
-            assert (reward[i, t], terminated[i, t], truncated[i, t], illegal[i, t]) == (
-                ref_reward, ref_term, ref_trunc, ref_illegal), where
-            compared += 1
-        np.testing.assert_array_equal(np.asarray(final_obs[i]), np.asarray(ref_final_obs, np.float32))
-        # After the end every further action is a flagged no-op.
-        assert illegal[i, len(steps):].all() and (reward[i, len(steps):] == 0).all()
-    return compared
 
 
 @pytest.mark.parametrize("overrides,n_episodes", CASES, ids=[" ".join(c[0]) for c in CASES])

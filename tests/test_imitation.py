@@ -20,6 +20,7 @@ from bpjax.imitation.evaluate import held_out_accuracy, occupancy_distance, play
 from tests.conftest import spec_for
 
 REPO = Path(__file__).resolve().parents[1]
+GAIL_SEEDS = (0, 1)   # GAIL against BC: a statement over seeds, not one draw
 CHEF_PLATES = [{"kind": "chef_plates", "base": "greedy", "flaws": [["chef", "plate"]], "flaw_rate": 0.9,
                 "epsilon": 0.05}]
 
@@ -129,33 +130,35 @@ def test_gail_discriminator_loss_falls_on_a_fixed_batch(trainee):
     assert losses[0] > 1.2 and losses[-1] < 0.6 * losses[0]
 
 
+@pytest.mark.slow
 def test_gail_matches_the_trainees_round_length_and_is_no_further_than_bc(trainee):
     """The default GAIL (BC warm start and regulariser, absorbing state, logit reward) on the chef-plates
-    trainees: legal, far better than chance, the trainees' mean ticks within 1, the planted flaw's frequency
-    within 0.1, and a state-action occupancy no further from the held-out trainees' than BC's (TV; strict, as
-    the margin is wide: on seeds 0-3 GAIL's TV is 0.22-0.23 and BC's 0.33-0.35; GAIL's ticks 28.0-28.2 vs
-    the trainees' 27.5)."""
+    trainees, for two seeds: legal, far better than chance, the trainees' mean ticks within 1, the planted
+    flaw's frequency within 0.1, and a state-action occupancy about as close to the held-out trainees' as BC's
+    of the same seed or closer (TV within 0.03 on each seed), and closer on average over the seeds."""
     spec, traces, test, _ = trainee
     env, env_params = make_kitchen(spec)
     train = traces.obs[~test], traces.mask[~test], traces.action[~test]
-    gail = make_policy("gail", env, env_params, seed=0, n_iterations=60).fit(*train)
-    bc = make_policy("bc", env, env_params, seed=0).fit(*train)
-    probs = gail.probs(traces.obs[test], traces.mask[test])
-    assert np.all(probs[~traces.mask[test]] == 0)
-    accuracy = held_out_accuracy(gail, traces.obs[test], traces.mask[test], traces.action[test])
-    assert accuracy > float((1.0 / traces.mask[test].sum(axis=1)).mean()) + 0.3
-    assert np.isfinite(gail.history["disc_loss"]).all() and gail.history["finite"].all()
-
     ref = ReferenceKitchen(spec.to_dict())
     trainee_ticks = traces.rounds["ticks"].mean()  # one kind of player: every round estimates its ticks
     trainee_pairs = state_action_pairs(traces.obs[test], traces.action[test])
-    ticks, gail_pairs = play_rounds(gail, ref, 200, seed=0)
-    _, bc_pairs = play_rounds(bc, ref, 200, seed=0)
-    assert abs(ticks.mean() - trainee_ticks) <= 1.0, (ticks.mean(), trainee_ticks)
-    learned_share = chef_plate_share(spec, [a for _, a in gail_pairs])
-    assert abs(learned_share - chef_plate_share(spec, traces.action.tolist())) <= 0.1, learned_share
-    gail_tv, bc_tv = occupancy_distance(gail_pairs, trainee_pairs), occupancy_distance(bc_pairs, trainee_pairs)
-    assert gail_tv <= bc_tv, (gail_tv, bc_tv)
+    distances = []
+    for seed in GAIL_SEEDS:
+        gail = make_policy("gail", env, env_params, seed=seed, n_iterations=60).fit(*train)
+        bc = make_policy("bc", env, env_params, seed=seed).fit(*train)
+        probs = gail.probs(traces.obs[test], traces.mask[test])
+        assert np.all(probs[~traces.mask[test]] == 0)
+        accuracy = held_out_accuracy(gail, traces.obs[test], traces.mask[test], traces.action[test])
+        assert accuracy > float((1.0 / traces.mask[test].sum(axis=1)).mean()) + 0.3, (seed, accuracy)
+        assert np.isfinite(gail.history["disc_loss"]).all() and gail.history["finite"].all()
+        ticks, gail_pairs = play_rounds(gail, ref, 200, seed=seed)
+        _, bc_pairs = play_rounds(bc, ref, 200, seed=seed)
+        assert abs(ticks.mean() - trainee_ticks) <= 1.0, (seed, ticks.mean(), trainee_ticks)
+        learned_share = chef_plate_share(spec, [a for _, a in gail_pairs])
+        assert abs(learned_share - chef_plate_share(spec, traces.action.tolist())) <= 0.1, (seed, learned_share)
+        distances.append((occupancy_distance(gail_pairs, trainee_pairs), occupancy_distance(bc_pairs, trainee_pairs)))
+    gail_tv, bc_tv = np.asarray(distances).T
+    assert np.all(gail_tv <= bc_tv + 0.03) and gail_tv.mean() < bc_tv.mean(), distances
 
 
 def test_gail_rejects_an_absorbing_state_without_discounting(trainee):

@@ -25,8 +25,9 @@ from tests.conftest import spec_for
 
 REPO = Path(__file__).resolve().parents[1]
 TWO_BURGERS = "kitchen.orders=[{dish:burger,arrival:0},{dish:burger,arrival:0}]"
-# a PPO budget that reaches the two-burger optimum (13 ticks) with seed 0: 30 updates of 32 envs x 32 steps
+# a PPO budget that reaches the two-burger optimum (13 ticks) with most seeds: 30 updates of 32 envs x 32 steps
 SMALL_PPO = {"name": "ppo", "n_updates": 30, "n_envs": 32, "n_steps": 32, "n_minibatches": 2}
+SEEDS = [0, 1, 2]   # trained side by side (vmapped); the fallback keeps the seed whose greedy round is shortest
 CHEF_PLATES = [{"kind": "chef_plates", "base": "optimal", "flaws": [["chef", "plate"]], "flaw_rate": 0.9,
                 "epsilon": 0.0}]
 
@@ -39,7 +40,7 @@ def two_burgers(tmp_path_factory):
     traces = read_traces(path)
     env, env_params = make_kitchen(spec)
     exact = ExactOptimum(ExactSolver(spec))
-    learned = learn_optimum(env, env_params, SMALL_PPO, [0], n_rollouts=16)
+    learned = learn_optimum(env, env_params, SMALL_PPO, SEEDS, n_rollouts=16)
     return spec, path, traces, exact, learned
 
 
@@ -58,12 +59,15 @@ def test_replayed_decision_states_are_the_trace_states(two_burgers):
 
 
 def test_monte_carlo_q_is_close_to_exact_q_star(two_burgers):
-    """The learned π* plays the optimum; the best of 16 rollouts per (s, a) never exceeds Q* (each rollout is
+    """Most seeds' greedy π* play the optimum and the kept one does; the best of 16 rollouts per (s, a) never exceeds Q* (each rollout is
     a schedule that can be played) and is within 0.25 tick of it on average over every legal (s, a) at the
     trace decisions, exact for at least 85 % of them; its argmax is an optimal action at 95 % of decisions.
     (Measured: mean error 0.04-0.08, 92-96 % exact, argmax optimal at 99 %.)"""
     spec, _, traces, exact, learned = two_burgers
-    assert learned.info["greedy_ticks"] == exact.solver.solve().optimal_ticks == 13
+    optimum = exact.solver.solve().optimal_ticks
+    per_seed = learned.info["greedy_ticks_per_seed"]
+    assert min(per_seed) >= optimum and sum(t == optimum for t in per_seed) >= 2, per_seed
+    assert learned.info["greedy_ticks"] == optimum
     q_star, q = exact.q_values(traces), learned.q_values(traces)
     legal = traces.mask
     np.testing.assert_array_equal(np.isfinite(q), legal)
@@ -113,7 +117,7 @@ def test_pipeline_falls_back_to_monte_carlo_and_finds_the_exact_top_tip(two_burg
     kitchen (so it trains PPO and uses Monte-Carlo Q). Same top tip; tips.json and report.md say which Q."""
     _, path, _, _, _ = two_burgers
     common = [f"traces={path}", "bottom_quantile=0.5", "tips=algorithm", "tips.simulate=3", "tips.eval_trainees=8",
-              "tips.compliance=[1.0]", "tips.eval_rounds=1", "monte_carlo.n_seeds=1",
+              "tips.compliance=[1.0]", "tips.eval_rounds=1", f"monte_carlo.n_seeds={len(SEEDS)}",
               *(f"monte_carlo.algo.{k}={v}" for k, v in SMALL_PPO.items() if k != "name")]
     tops = {}
     for name, overrides in (("exact", ["qvalues=exact"]), ("fallback", ["qvalues=auto", "solver_max_states=50"])):
@@ -125,7 +129,9 @@ def test_pipeline_falls_back_to_monte_carlo_and_finds_the_exact_top_tip(two_burg
         tops[name] = {**tips["recommended"][0], "q_values": tips["q_values"], "report": (out / "report.md").read_text()}
     assert tops["exact"]["q_values"]["method"] == "exact"
     fallback = tops["fallback"]["q_values"]
-    assert fallback["method"] == "monte_carlo" and fallback["n_rollouts"] == 16 and fallback["greedy_ticks"] == 13
+    assert fallback["method"] == "monte_carlo" and fallback["n_rollouts"] == 16
+    per_seed, optimum = fallback["greedy_ticks_per_seed"], tops["exact"]["q_values"]["optimal_ticks"]
+    assert fallback["greedy_ticks"] == optimum and sum(t == optimum for t in per_seed) >= 2, per_seed
     assert tops["fallback"]["text"] == tops["exact"]["text"]
     assert tops["fallback"]["simulated_gain"] > 0
     assert fallback["reason"] == "more than solver_max_states=50 states"

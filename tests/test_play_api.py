@@ -13,7 +13,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import httpx
 import pytest
 from omegaconf import OmegaConf
 
@@ -23,6 +22,7 @@ from bpjax.env.config import ConfigError, KitchenSpec
 from bpjax.play.cli import guard_from_config, launched, load_tip, setup_from_config
 from bpjax.play.game import GameSetup
 from bpjax.play.server import create_app, running
+from tests.conftest import auth, connect, files, post, state
 
 
 def kitchen(*overrides: str, skills: dict | None = None) -> KitchenSpec:
@@ -30,29 +30,6 @@ def kitchen(*overrides: str, skills: dict | None = None) -> KitchenSpec:
     if skills:
         config["skills"] = skills
     return KitchenSpec.from_dict(config)
-
-
-def connect(url: str, **options) -> httpx.Client:
-    """A client that sends the page's Origin and remembers the secret of each participant it joined."""
-    client = httpx.Client(base_url=url, headers={"Origin": url.rstrip("/")}, timeout=10, **options)
-    client.secrets = {}
-    return client
-
-
-def auth(client, pid) -> dict:
-    secret = client.secrets.get(pid) if isinstance(pid, str) else None
-    return {"Authorization": f"Bearer {secret}"} if secret else {}
-
-
-def post(client, path, **body):
-    response = client.post(f"/api/{path}", json=body, headers=auth(client, body.get("participant_id")))
-    if path == "join" and response.status_code == 200 and "secret" in response.json():
-        client.secrets[body["participant_id"]] = response.json()["secret"]
-    return response
-
-
-def state(client, pid):
-    return client.get("/api/state", params={"participant_id": pid}, headers=auth(client, pid)).json()
 
 
 @pytest.fixture(scope="module")
@@ -64,10 +41,6 @@ def server(tmp_path_factory):
     setup = GameSetup(study, 2, out, setup.practice, 1, tip="The chef should never plate.")
     with running(create_app(setup)) as url, connect(url) as client:
         yield client, out
-
-
-def files(out: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
 
 
 def start_study(client, pid) -> dict:

@@ -16,8 +16,7 @@ import pytest
 from bpjax.play.game import GameSetup, secret_digest
 from bpjax.play.guard import Guard, JoinLimit
 from bpjax.play.server import create_app, running
-from tests.conftest import spec_for
-from tests.test_play_api import connect, files, post, state
+from tests.conftest import connect, files, post, spec_for, state
 
 GUARD = Guard(allowed_hosts=("lab-pc.local", "kiosk:8443"), allowed_origins=("https://lab-pc.example.org",),
               join_limit=1000)

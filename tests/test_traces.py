@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import random
 from pathlib import Path
 
 import jax
@@ -11,25 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bpjax.data import (TraceError, append_trace_rows, read_traces, record_episode, validate_traces,
+from bpjax.data import (TraceError, append_trace_rows, read_traces, validate_traces,
                         write_traces)
 from bpjax.env.kitchen import make_kitchen
-from bpjax.env.reference import ReferenceKitchen
-from tests.conftest import spec_for
-
-
-def random_rounds(spec, n_rounds: int, seed: int) -> pd.DataFrame:
-    """Random legal play, recorded as trace rows (2 players, rounds numbered per player)."""
-    ref = ReferenceKitchen(spec.to_dict())
-    rng = random.Random(seed)
-    frames = []
-    for index in range(n_rounds):
-        state, actions = ref.reset(), []
-        while not any(ref.is_over(state)):
-            actions.append(rng.choice(ref.legal_actions(state)))
-            state = ref.step(state, actions[-1])[0]
-        frames.append(record_episode(spec, actions, f"p{index % 2}", index // 2 + 1, f"e{index}"))
-    return pd.concat(frames, ignore_index=True)
+from tests.conftest import random_rounds, spec_for
 
 
 @pytest.fixture(scope="module")

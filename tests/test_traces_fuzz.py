@@ -18,8 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bpjax.data import TRACE_COLUMNS, TraceError, read_traces
-from tests.conftest import spec_for
-from tests.test_traces import random_rounds
+from tests.conftest import random_rounds, spec_for
 
 BASE = random_rounds(spec_for("kitchen/orders=one_burger"), 8, seed=1).to_dict("records")   # 8 rounds, 2 players
 VALUES = ("null", "fraction", "whole", "huge", "huge_int", "negative", "text", "long", "other")
