@@ -29,6 +29,7 @@ def clean_env(**extra: str) -> dict[str, str]:
     return {**env, "PYTHONPATH": str(REPO), **extra}
 
 
+@pytest.mark.slow
 def test_solve_prints_its_folder_first_and_last_logs_and_fills_the_cache(tmp_path):
     """stderr starts and ends with the output folder; the job log holds the command, its phases and its end;
     compiled programs land in the cache folder (BPJAX_CACHE_DIR), not the test session's."""
@@ -78,6 +79,7 @@ def help_of(*module: str) -> subprocess.CompletedProcess:
     (["bpjax.imitation"], ["algo=forest|boosting|bc|gail", "held_out=0.25"]),
     (["bpjax.play"], ["rounds=3", "port=8000"]),
 ])
+@pytest.mark.slow
 def test_help_says_what_the_command_does(module, options):
     """A purpose line, the main options with their current values, examples; no schema names."""
     result = help_of(*module)
@@ -113,6 +115,7 @@ def test_help_imports_no_jax():
     assert result.stdout.strip().splitlines()[-1] == "False"
 
 
+@pytest.mark.slow
 def test_the_old_module_names_still_answer(tmp_path):
     usage = subprocess.run([sys.executable, "-m", "bpjax.traces"], capture_output=True, text=True, timeout=120,
                            cwd=REPO, env=clean_env())

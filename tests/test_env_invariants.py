@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import jax
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from omegaconf import OmegaConf
@@ -38,6 +39,7 @@ def kitchens(draw) -> KitchenSpec:
     return KitchenSpec.from_dict(OmegaConf.to_container(OmegaConf.create(kitchen)))
 
 
+@pytest.mark.slow   # 15 random kitchens x 40 episodes against the reference
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(spec=kitchens(), seed=st.integers(0, 2**31 - 1))
 def test_random_kitchens_match_reference(spec, seed):
@@ -72,6 +74,7 @@ def _predecessor_masks(spec: KitchenSpec) -> list[int]:
     return masks
 
 
+@pytest.mark.slow
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(spec=kitchens(), seed=st.integers(0, 2**31 - 1))
 def test_invariants_along_random_play(spec, seed):

@@ -44,7 +44,7 @@ def chef_plate_share(spec, obs_rows_actions) -> float:
     return float(np.mean([a // n_slots == 0 for a in plates]))
 
 
-@pytest.mark.parametrize("method", ["forest", "boosting", "bc"])
+@pytest.mark.parametrize("method", ["forest", pytest.param("boosting", marks=pytest.mark.slow), "bc"])
 def test_learned_trainee_reproduces_accuracy_flaw_and_score(trainee, method):
     spec, traces, test, scale = trainee
     env, env_params = make_kitchen(spec)
@@ -79,6 +79,7 @@ def test_probs_never_put_mass_on_illegal_actions(trainee):
         assert np.all(probs[~traces.mask[test]] == 0) and np.allclose(probs.sum(axis=1), 1)
 
 
+@pytest.mark.slow
 def test_imitate_cli(tmp_path):
     ok = subprocess.run([sys.executable, "-m", "bpjax.imitate", "method=forest", "n_players=8", "rounds=2",
                          "eval_rounds=20", f"hydra.run.dir={tmp_path}"], capture_output=True, text=True,

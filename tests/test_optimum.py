@@ -44,6 +44,7 @@ def two_burgers(tmp_path_factory):
     return spec, path, traces, exact, learned
 
 
+@pytest.mark.slow
 def test_replayed_decision_states_are_the_trace_states(two_burgers):
     """Replaying every round's recorded actions through the JAX env (one vmapped scan) gives, at each
     decision, the state the trace reader saw: same observation and legal actions."""
@@ -58,6 +59,7 @@ def test_replayed_decision_states_are_the_trace_states(two_burgers):
     np.testing.assert_array_equal(np.asarray(mask), traces.mask)
 
 
+@pytest.mark.slow
 def test_monte_carlo_q_is_close_to_exact_q_star(two_burgers):
     """Most seeds' greedy π* play the optimum and the kept one does; the best of 16 rollouts per (s, a) never exceeds Q* (each rollout is
     a schedule that can be played) and is within 0.25 tick of it on average over every legal (s, a) at the
@@ -79,6 +81,7 @@ def test_monte_carlo_q_is_close_to_exact_q_star(two_burgers):
     assert argmax_optimal.mean() >= 0.95
 
 
+@pytest.mark.slow
 def test_monte_carlo_tips_and_suboptimal_decisions_match_exact(two_burgers):
     """On chef-plates trainees both Q sources give the same top count tip by per-tick score (within half a
     tick), close joint costs, and judge the same decision ticks suboptimal at 90 % of them."""
@@ -112,6 +115,7 @@ def test_choose_optimum_exact_when_feasible_else_learned():
         choose_optimum(spec, "mc", None, lambda reason: learned)
 
 
+@pytest.mark.slow
 def test_pipeline_falls_back_to_monte_carlo_and_finds_the_exact_top_tip(two_burgers, tmp_path):
     """The pipeline on the same traces twice: exact Q*, and `auto` with a solver budget too small for the
     kitchen (so it trains PPO and uses Monte-Carlo Q). Same top tip; tips.json and report.md say which Q."""

@@ -22,6 +22,7 @@ def run_pipeline(out: Path, *overrides: str) -> subprocess.CompletedProcess:
     return result
 
 
+@pytest.mark.slow
 def test_default_pipeline_on_the_paper_kitchen(tmp_path):
     result = run_pipeline(tmp_path)
     tips = json.loads((tmp_path / "tips.json").read_text())

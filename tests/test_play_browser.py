@@ -66,6 +66,7 @@ def play_round(page, log: list, drag_first: bool = False) -> str:
     return page.inner_text("#summary" if page.get_attribute("body", "data-phase") == "between" else "#final-summary")
 
 
+@pytest.mark.slow
 def test_a_person_plays_in_chromium_and_the_trace_replays(game):
     from playwright.sync_api import sync_playwright
 

@@ -8,6 +8,7 @@ import json
 import random
 
 import httpx
+import pytest
 
 from bpjax.data.traces import read_traces
 from bpjax.env.config import KitchenSpec
@@ -51,6 +52,7 @@ async def crowd(url: str) -> list:
             asyncio.gather(*(participant(client, f"load-{i:02d}", i) for i in range(PARTICIPANTS))), TIME_LIMIT_S)
 
 
+@pytest.mark.slow
 def test_fifty_participants_at_once_lose_no_decision(tmp_path):
     spec: KitchenSpec = spec_for()
     # 50 joins at once fit in the default join limit (60 a minute)

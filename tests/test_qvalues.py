@@ -5,6 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from bpjax.agents.baselines import greedy, random_legal
 from bpjax.agents.qvalues import monte_carlo_q
@@ -29,6 +30,7 @@ def _states_along_random_play(env, env_params, n: int, seed: int):
     return states
 
 
+@pytest.mark.slow
 def test_monte_carlo_q_of_a_deterministic_policy_is_exact_and_below_q_star():
     """For the deterministic greedy baseline one rollout is the exact Q^greedy(s, a): at the start, taking
     greedy's own first action scores exactly minus greedy's round length; and no policy's Q exceeds the exact

@@ -100,7 +100,7 @@ def metric_updates(path: Path) -> list[int]:
         return [int(row["update"]) for row in csv.DictReader(f)]
 
 
-@pytest.mark.parametrize("where", ["metrics", "checkpoint"])
+@pytest.mark.parametrize("where", [pytest.param("metrics", marks=pytest.mark.slow), "checkpoint"])
 def test_a_run_killed_while_writing_resumes_to_the_uninterrupted_result(kitchen, whole, tmp_path, where):
     spec, env, params = kitchen
     out = tmp_path / "run"
@@ -153,6 +153,7 @@ def test_n_updates_may_grow_on_resume(kitchen, whole, tmp_path):
     assert json.loads((out / RUN_FILE).read_text())["n_updates"] == 6
 
 
+@pytest.mark.slow
 def test_the_train_command_refuses_a_changed_resume_in_one_line(tmp_path):
     common = [sys.executable, "-m", "bpjax.train", f"hydra.run.dir={tmp_path}", "algo.n_envs=16",
               "algo.n_steps=16", "chunk=2", "progress=false"]

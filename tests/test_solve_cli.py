@@ -111,7 +111,7 @@ def check_schedule(spec: KitchenSpec, summary: dict) -> None:
     assert max(task["finish"] for task in schedule) == summary["optimal_ticks"]
 
 
-@pytest.mark.parametrize("scenario", ["full", "understaffed"])
+@pytest.mark.parametrize("scenario", ["full", pytest.param("understaffed", marks=pytest.mark.slow)])
 def test_solve_cli_schedule_is_valid(solve_cli, scenario):
     """The printed optimal schedule is feasible, and no baseline beats the optimum."""
     summary = solve_cli(scenario).summary

@@ -284,7 +284,7 @@ def test_orders_with_different_pending_arrivals_are_not_merged():
 # ---- the JSON solution replays through the JAX env -------------------------------------------------
 
 @pytest.mark.parametrize("overrides", [("kitchen/scenario=full",), ("kitchen/scenario=understaffed",),
-                                       ("kitchen/orders=pasta_mix",)])
+                                       pytest.param(("kitchen/orders=pasta_mix",), marks=pytest.mark.slow)])
 def test_solution_json_replays_in_jax_env(overrides):
     spec = config_spec(*overrides)
     _, solution = paper_solver(*overrides)
@@ -315,6 +315,7 @@ def test_solution_json_replays_in_jax_env(overrides):
 
 # ---- no baseline beats the optimum -----------------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("overrides", [("kitchen/scenario=full",), ("kitchen/scenario=understaffed",),
                                        ("kitchen/orders=pasta_mix",)])
 def test_optimum_never_worse_than_baselines(overrides):

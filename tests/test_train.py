@@ -34,6 +34,7 @@ def greedy_per_seed(env, env_params, run) -> list[int]:
     return [int(t) for t in jax.vmap(make_greedy_evaluator(env, env_params, run.network))(run.states.params)]
 
 
+@pytest.mark.slow
 def test_ppo_reaches_the_exact_optimum_on_the_full_kitchen():
     """Four fixed seeds, 50 PPO updates each (~0.2 M env steps per seed): the deterministic greedy policy of
     most seeds schedules the paper's full kitchen in exactly the optimal number of ticks."""
@@ -47,6 +48,7 @@ def test_ppo_reaches_the_exact_optimum_on_the_full_kitchen():
     assert run.history["mean_ticks"][:, -1].mean() < run.history["mean_ticks"][:, 0].mean()  # it learned
 
 
+@pytest.mark.slow
 def test_ppo_learns_the_understaffed_kitchen():
     spec = spec_for("kitchen/scenario=understaffed")
     env, env_params = make_kitchen(spec)
@@ -115,6 +117,7 @@ def test_reinforce_gradient_matches_hand_computation():
     np.testing.assert_allclose(grad, expected, rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scenario", ["full", "understaffed"])
 def test_literal_recipe_rewards_pressing_end_tick(scenario):
     """The pitfall of per-step reward normalisation: under the initial (near-uniform) policy, a manual "end
@@ -142,6 +145,7 @@ def test_literal_recipe_rewards_pressing_end_tick(scenario):
     assert normalised[np.asarray(valid) & ~end_tick].mean() < 0
 
 
+@pytest.mark.slow
 def test_checkpoint_resume_gives_the_same_parameters(tmp_path):
     """A run stopped after 2 updates and resumed to 4 ends with exactly the parameters (and metrics) of an
     uninterrupted 4-update run of the same seed."""
@@ -171,6 +175,7 @@ def test_masked_sampling_never_picks_an_illegal_action(seed, scale):
     assert bool(jnp.all(mask[jnp.arange(512), actions]))
 
 
+@pytest.mark.slow
 def test_nan_stops_training_naming_the_update():
     env, env_params = make_kitchen(spec_for())
     with pytest.raises(NonFiniteError, match="at update 1 "):
@@ -178,6 +183,7 @@ def test_nan_stops_training_naming_the_update():
                                 "learning_rate": float("nan")}, seeds=[0], chunk=2)
 
 
+@pytest.mark.slow
 def test_reinforce_learns():
     """The default REINFORCE variant improves on its initial policy on the full kitchen within 300 updates."""
     env, env_params = make_kitchen(spec_for())
