@@ -27,7 +27,13 @@ CASES = (
 )
 
 
-@pytest.mark.parametrize("overrides,n_episodes", CASES, ids=[" ".join(c[0]) for c in CASES])
+# the four-burger and multi-dish grids replay the most episodes: they run in the slow tier
+HEAVY = ("kitchen/orders=four_burgers", "kitchen/orders=pasta_mix", "kitchen/orders=tacos_practice")
+
+
+@pytest.mark.parametrize("overrides,n_episodes", [
+    pytest.param(*c, marks=pytest.mark.slow) if c[0][-1] in HEAVY and len(c[0]) == 2 and c[0][0] in SCENARIOS
+    else c for c in CASES], ids=[" ".join(c[0]) for c in CASES])
 def test_jax_env_matches_reference(overrides, n_episodes):
     spec = spec_for(*overrides)
     compared = compare(spec, n_episodes, seed=zlib.crc32(" ".join(overrides).encode()))

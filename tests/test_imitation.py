@@ -44,7 +44,7 @@ def chef_plate_share(spec, obs_rows_actions) -> float:
     return float(np.mean([a // n_slots == 0 for a in plates]))
 
 
-@pytest.mark.parametrize("method", ["forest", pytest.param("boosting", marks=pytest.mark.slow), "bc"])
+@pytest.mark.parametrize("method", ["forest", *(pytest.param(m, marks=pytest.mark.slow) for m in ("boosting", "bc"))])
 def test_learned_trainee_reproduces_accuracy_flaw_and_score(trainee, method):
     spec, traces, test, scale = trainee
     env, env_params = make_kitchen(spec)

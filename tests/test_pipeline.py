@@ -70,6 +70,7 @@ def test_a_population_naming_a_missing_worker_is_refused_when_strict(tmp_path):
         "types chop, cook, plate)")
 
 
+@pytest.mark.slow
 def test_flawless_trainees_get_no_tip_and_the_pipeline_says_so(tmp_path):
     result = run_pipeline(tmp_path, "population=experts", "n_players=12", "rounds=3", "tips=algorithm")
     tips = json.loads((tmp_path / "tips.json").read_text())

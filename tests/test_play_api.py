@@ -248,6 +248,7 @@ def test_rounds_left_in_play_are_incomplete_after_restart(tmp_path):
     assert len(traces.frame[traces.frame["round"] == 1]) == 3
 
 
+@pytest.mark.slow
 def test_a_killed_server_loses_no_decision_it_answered(tmp_path):
     with launched(tmp_path, "practice_rounds=0") as (url, process), connect(url) as client:
         post(client, "join", participant_id="p")
@@ -266,6 +267,7 @@ def test_a_killed_server_loses_no_decision_it_answered(tmp_path):
     assert traces.rounds["ticks"].tolist() == [view["tick"]] and not traces.rounds["complete"].any()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_a_stopped_server_marks_the_round_in_play_incomplete(tmp_path, stop):
     """`kill` (SIGTERM) or Ctrl-C (SIGINT) of the real command line: it shuts down, marks the round in play

@@ -123,6 +123,7 @@ def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, timeout=300, cwd=cwd)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args, key", [
     (["bpjax.train", "n_seeds=0"], "n_seeds"),
     (["bpjax.solve", "kitchen.max_ticks=1000000000"], "kitchen.max_ticks"),

@@ -51,6 +51,7 @@ def solve_cli(tmp_path_factory):
     return get
 
 
+@pytest.mark.slow
 def test_solve_cli_output(solve_cli):
     """Exit 0; last stdout line is the JSON summary; PNG and solution.json written; one Gantt row per worker."""
     run = solve_cli("full")
@@ -111,7 +112,8 @@ def check_schedule(spec: KitchenSpec, summary: dict) -> None:
     assert max(task["finish"] for task in schedule) == summary["optimal_ticks"]
 
 
-@pytest.mark.parametrize("scenario", ["full", pytest.param("understaffed", marks=pytest.mark.slow)])
+@pytest.mark.slow
+@pytest.mark.parametrize("scenario", ["full", "understaffed"])
 def test_solve_cli_schedule_is_valid(solve_cli, scenario):
     """The printed optimal schedule is feasible, and no baseline beats the optimum."""
     summary = solve_cli(scenario).summary

@@ -196,6 +196,7 @@ def test_reinforce_learns():
     assert np.all(steps >= n_rollouts * 12) and np.all(steps < n_rollouts * max_decisions(env, env_params))
 
 
+@pytest.mark.slow
 def test_train_cli_writes_its_outputs(tmp_path):
     result = subprocess.run([sys.executable, "-m", "bpjax.train", f"hydra.run.dir={tmp_path}", "algo.n_updates=4",
                              "algo.n_envs=16", "algo.n_steps=16", "chunk=2", "n_seeds=2"],
