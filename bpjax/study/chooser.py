@@ -156,3 +156,37 @@ def population_tips(report) -> list[PopulationTip]:
     """A tip stage's recommended tips (``bpjax.tips.recommend.TipReport``) as the choosers' candidates."""
     return [PopulationTip(t.scored.tip, t.gain, t.ci) for t in report.recommended]
 
+
+
+def chooser_from_files(mode: str, spec, tips_file, traces_path=None, seed: int = 0) -> TipChooser:
+    """A chooser for the game: the population's tips from a pipeline's ``tips.json`` (its recommended list), and
+    for the personalised and dynamic modes the population's habits fitted on `traces_path` (the traces that
+    tips.json was mined from, e.g. the game's own earlier wave). ValueError naming what is missing."""
+    import json
+    from pathlib import Path
+
+    from bpjax.data.traces import read_traces
+    from bpjax.env.kitchen import make_kitchen
+    from bpjax.solve.solver import ExactSolver
+    from bpjax.tips.candidates import tip_from_json
+    from bpjax.tips.optimum import ExactOptimum
+
+    payload = json.loads(Path(tips_file).read_text(encoding="utf-8"))
+    recommended = payload.get("recommended") if isinstance(payload, dict) else None
+    if not isinstance(recommended, list):
+        raise ValueError(f"tip.file: {tips_file} is not a pipeline's tips.json (no 'recommended' list)")
+    tips = [PopulationTip(tip_from_json(t, spec), float(t["simulated_gain"]), tuple(t["simulated_gain_ci"]))
+            for t in recommended]
+    optimum = ExactOptimum(ExactSolver(spec))
+    habits = HabitModel.for_kitchen(spec)
+    if mode in ("personalised", "dynamic"):
+        if traces_path is None:
+            raise ValueError(f"tip.traces: tip.mode={mode} needs the traces tips.json was mined from")
+        traces = read_traces(traces_path)
+        if traces.spec is not None and traces.spec.to_dict() != spec.to_dict():
+            raise ValueError(f"tip.traces: {traces_path} holds rounds of another kitchen than the game's")
+        habits.fit_population(optimum.q_values(traces), traces.mask, traces.action)
+    trainees = payload.get("trainees") or {}
+    control = (float(trainees.get("policy_simulated_ticks", spec.max_ticks)), 3.0)
+    env, params = make_kitchen(spec)
+    return TipChooser(mode, spec, env, params, optimum, tips, habits, control, seed=seed)
