@@ -73,7 +73,7 @@ def test_tips_group_sets_the_ranking_and_rule_lists():
     assert {o: (s.rank_by, s.rule_lists) for o, s in settings.items()} == {
         "algorithm": ("algorithm", False), "baseline": ("baseline", False), "brl": ("algorithm", True)}
     assert compose_config([], config_name="pipeline").tips.rule_lists  # the default report is unchanged
-    assert all(s.top == 5 for s in settings.values())  # the pipeline's shared tip settings still apply
+    assert all(s.simulate == 10 for s in settings.values())  # the pipeline's shared tip settings still apply
 
 
 @pytest.mark.parametrize("launcher", options("hydra/launcher"))
