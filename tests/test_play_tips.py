@@ -238,3 +238,38 @@ def test_the_command_line_refuses_a_mode_without_its_traces(tmp_path, inputs):
     assert done.stderr.strip().splitlines()[-1].startswith(
         "ConfigError: tip.traces: tip.mode=personalised needs the traces tip.file was mined from"), done.stderr
     assert not (tmp_path / "traces").exists()
+
+
+def test_rounds_that_end_together_are_mined_together_and_a_failing_batch_person_by_person(tmp_path, inputs, caplog):
+    """p's choice is held back while q and r end their rounds: q and r are re-mined in one batch. That batch
+    fails here (a chooser that refuses several people at once), so each is re-mined alone and gets its tip."""
+    spec = study_kitchen()
+    picky = chooser("personalised", inputs)
+    gate, busy, remine, calls = threading.Event(), threading.Event(), picky.remine, []
+
+    def batched(people=None):
+        calls.append(list(people))
+        if people == ["p"]:
+            busy.set()
+            assert gate.wait(60)
+        if len(people) > 1:
+            raise MemoryError("too many people at once")
+        remine(people)
+
+    picky.remine = batched
+    with running(create_app(GameSetup(spec, 2, tmp_path, chooser=picky))) as url, connect(url) as client:
+        for pid in ("p", "q", "r"):
+            wait_until_chosen(client, pid, post(client, "join", participant_id=pid).json())
+        play(client, "p", post(client, "start", participant_id="p").json())
+        assert busy.wait(60)   # p's choice is under way: q's and r's rounds end meanwhile
+        for pid in ("q", "r"):
+            play(client, pid, post(client, "start", participant_id=pid).json())
+        gate.set()
+        with caplog.at_level(logging.WARNING, logger="bpjax.play"):
+            views = {pid: wait_until_chosen(client, pid, state(client, pid)) for pid in ("p", "q", "r")}
+    assert calls == [["p"], ["q", "r"], ["q"], ["r"]]
+    assert not caplog.records   # retried one by one: nobody's choice failed
+    for pid, view in views.items():
+        picky.remine = remine
+        tip = picky.tip_for(pid)
+        assert view["next"]["tip"] == (None if tip is None else tip.text(spec))
