@@ -325,6 +325,7 @@ def _primary(player: Any) -> dict[str, type]:
         n_players: int = setting(40, low=1, high=MAX_PLAYERS)
         rounds: int = setting(5, low=1, high=MAX_ROUNDS)
         bottom_quantile: float = setting(0.25, low=0, high=1, low_open=True)
+        players: Optional[List[str]] = None   # mine for these player ids instead of the bottom quantile
         imitation: str = MISSING  # ${algo.name}
         shrinkage: float = setting(5.0, low=0, high=1e9)
         qvalues: str = "auto"     # auto | exact | monte_carlo
