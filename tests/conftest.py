@@ -24,6 +24,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
+from omegaconf import OmegaConf  # noqa: E402
 
 from bpjax.config import compose_config  # noqa: E402
 from bpjax.data.traces import record_episode  # noqa: E402
@@ -156,3 +157,24 @@ def state(client, pid):
 
 def files(out: Path) -> dict[str, bytes]:
     return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+
+
+def kitchen(*overrides: str, skills: dict | None = None) -> KitchenSpec:
+    config = OmegaConf.to_container(compose_config(list(overrides)).kitchen, resolve=True)
+    if skills:
+        config["skills"] = skills
+    return KitchenSpec.from_dict(config)
+
+
+def play(client, pid, view) -> dict:
+    """Play to the end of the round: the first legal assignment, else Next tick."""
+    while view["phase"] == "playing":
+        if view["legal"]:
+            pair = view["legal"][0]
+            response = post(client, "assign", participant_id=pid, worker=pair["worker"], slot=pair["slot"],
+                            tick=view["tick"])
+        else:
+            response = post(client, "next_tick", participant_id=pid, tick=view["tick"])
+        assert response.status_code == 200, response.text
+        view = response.json()
+    return view

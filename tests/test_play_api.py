@@ -14,22 +14,14 @@ import sys
 from pathlib import Path
 
 import pytest
-from omegaconf import OmegaConf
 
 from bpjax.config import compose_config
 from bpjax.data.traces import read_traces
-from bpjax.env.config import ConfigError, KitchenSpec
+from bpjax.env.config import ConfigError
 from bpjax.play.cli import guard_from_config, launched, load_tip, setup_from_config
 from bpjax.play.game import GameSetup
 from bpjax.play.server import create_app, running
-from tests.conftest import auth, connect, files, post, state
-
-
-def kitchen(*overrides: str, skills: dict | None = None) -> KitchenSpec:
-    config = OmegaConf.to_container(compose_config(list(overrides)).kitchen, resolve=True)
-    if skills:
-        config["skills"] = skills
-    return KitchenSpec.from_dict(config)
+from tests.conftest import auth, connect, files, kitchen, play, post, state
 
 
 @pytest.fixture(scope="module")
@@ -50,20 +42,6 @@ def start_study(client, pid) -> dict:
     view = play(client, pid, view)
     assert view["phase"] == "between" and view["next"]["stage"] == "study"
     return post(client, "start", participant_id=pid).json()
-
-
-def play(client, pid, view) -> dict:
-    """Play to the end of the round: the first legal assignment, else Next tick."""
-    while view["phase"] == "playing":
-        if view["legal"]:
-            pair = view["legal"][0]
-            response = post(client, "assign", participant_id=pid, worker=pair["worker"], slot=pair["slot"],
-                            tick=view["tick"])
-        else:
-            response = post(client, "next_tick", participant_id=pid, tick=view["tick"])
-        assert response.status_code == 200, response.text
-        view = response.json()
-    return view
 
 
 @pytest.mark.parametrize("bad", ["../x", "a/b", "", "a" * 65, "a.b", "x\x00", " p", 5, None, ["p"]])
@@ -236,7 +214,7 @@ def test_rounds_left_in_play_are_incomplete_after_restart(tmp_path):
         view = post(client, "join", participant_id="p").json()
         assert "secret" not in view   # a secret is given once, at the first join
         assert view["phase"] == "between" and view["next"] == {"stage": "study", "round": 2, "of": 2,
-                                                                "completed": 0, "tip": None}
+                                                                "completed": 0, "tip": None, "tip_pending": False}
         assert view["summary"]["status"] == "incomplete"
         view = play(client, "p", post(client, "start", participant_id="p").json())
         assert view["phase"] == "between" and view["next"]["round"] == 3   # 2 complete rounds are needed
@@ -299,7 +277,8 @@ def test_finished_participant_is_refused_and_tip_only_in_study_rounds(tmp_path):
         view = post(client, "join", participant_id="p").json()
         assert view["next"]["tip"] is None
         view = play(client, "p", post(client, "start", participant_id="p").json())
-        assert view["next"] == {"stage": "study", "round": 1, "of": 1, "completed": 0, "tip": "Chop first."}
+        assert view["next"] == {"stage": "study", "round": 1, "of": 1, "completed": 0, "tip": "Chop first.",
+                                "tip_pending": False}
         view = play(client, "p", post(client, "start", participant_id="p").json())
         assert view["phase"] == "finished"
         response = post(client, "start", participant_id="p")

@@ -15,7 +15,6 @@ Resume guarantees (``resume=True`` on a run folder):
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import dataclasses
 import hashlib
@@ -181,16 +180,23 @@ def train(env: Kitchen, env_params: EnvParams, algo: Mapping[str, Any], seeds: l
         raise ValueError(f"chunk: expected a positive integer, got {chunk}")
     record = run_record(name, config, seeds, n_updates, env_params, kitchen)
     mesh = env_mesh(env_batch_size(config)) if shard_envs else None
-    with jax.set_mesh(mesh) if mesh is not None else contextlib.nullcontext():
-        return _train(env, env_params, name, config, n_updates, seeds, chunk, out_dir, checkpoint_every,
-                      resume, on_chunk, record)
-
-
-def _train(env, env_params, name, config, n_updates, seeds, chunk, out_dir, checkpoint_every, resume,
-           on_chunk, record) -> TrainRun:
     network, init, run = ALGORITHMS[name][1](env, env_params, config)
-    # one compiled program (cached across processes) instead of an eager op-by-op initialisation
-    states = jax.jit(jax.vmap(init))(jax.vmap(jax.random.key)(np.asarray(seeds, np.uint32)))
+    keys = jax.vmap(jax.random.key)(np.asarray(seeds, np.uint32))
+    init_all = jax.jit(jax.vmap(init))  # one compiled program (cached across processes), not op by op
+    states = init_all(keys)
+    if mesh is None:
+        return _train(network, run, states, seeds, n_updates, chunk, out_dir, checkpoint_every, resume,
+                      on_chunk, record)
+    with jax.set_mesh(mesh):
+        # Computed on one device, then laid out as on the mesh: on a CPU mesh, every device running jaxlib's
+        # batched QR (the orthogonal initialiser) at once can park all the threads of the pool it waits on.
+        states = jax.device_put(jax.block_until_ready(states), init_all.lower(keys).compile().output_shardings)
+        return _train(network, run, states, seeds, n_updates, chunk, out_dir, checkpoint_every, resume,
+                      on_chunk, record)
+
+
+def _train(network, run, states, seeds, n_updates, chunk, out_dir, checkpoint_every, resume, on_chunk,
+           record) -> TrainRun:
     run_chunk = jax.jit(jax.vmap(run, in_axes=(0, None)), static_argnums=1)
 
     manager, rows, done, resumed_from = None, [], 0, None
@@ -232,7 +238,7 @@ def _train(env, env_params, name, config, n_updates, seeds, chunk, out_dir, chec
             on_chunk(done, metrics)
     if manager is not None:
         manager.close()
-    return TrainRun(name, network, states, _history(rows, seeds), done, resumed_from)
+    return TrainRun(record["algo"]["name"], network, states, _history(rows, seeds), done, resumed_from)
 
 
 def _write_history(path: Path, rows: list[dict]) -> None:
