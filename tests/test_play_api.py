@@ -298,7 +298,7 @@ def test_tip_and_config_errors_name_the_field(tmp_path, capsys):
     assert capsys.readouterr().err == ""
     (tmp_path / "bad.json").write_text('{"a": 1}')
     (tmp_path / "none.json").write_text('{"recommended": [], "message": "no tip found that helps these trainees"}')
-    for overrides, says in [(["tip.show=true"], "tip.file: tip.show=true needs"),
+    for overrides, says in [(["tip.show=true"], "tip.file: tip.mode=static needs"),
                             ([f"tip.file={tips}", "tip.show=true", "tip.rank=3"],
                              "tip.rank: no recommended tip of rank 3"),
                             ([f"tip.file={tmp_path / 'none.json'}", "tip.show=true"],
@@ -343,6 +343,7 @@ def test_server_settings_are_checked_before_serving(override, says):
         settings_of(cfg, validate)
 
 
+@pytest.mark.slow
 def test_the_command_line_stops_on_a_bad_setting_with_one_line(tmp_path):
     """The real command line: one line naming the setting, non-zero exit, no traceback, nothing written."""
     repo = Path(__file__).resolve().parents[1]

@@ -67,6 +67,7 @@ def wait_until_chosen(client, pid, view) -> dict:
     raise AssertionError("the next tip was not chosen within a minute")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["personalised", "dynamic"])
 def test_each_round_shows_the_choosers_tip_and_a_restart_replays_the_rounds(tmp_path, inputs, mode):
     """A participant whose server cooks whenever it can plays 3 rounds (a restart after the 2nd). The tip of
@@ -231,6 +232,7 @@ def test_tip_settings_are_checked_before_serving(tmp_path, inputs):
     assert (setup.tip_mode, setup.chooser.seed, setup.tip_wait_s, setup.tip) == ("dynamic", 7, 2.0, None)
 
 
+@pytest.mark.slow
 def test_the_command_line_refuses_a_mode_without_its_traces(tmp_path, inputs):
     done = subprocess.run([sys.executable, "-m", "bpjax.play", "tip.mode=personalised", f"tip.file={inputs[0]}",
                            f"hydra.run.dir={tmp_path}"], cwd=REPO, capture_output=True, text=True, timeout=120)
