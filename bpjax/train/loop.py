@@ -183,14 +183,16 @@ def train(env: Kitchen, env_params: EnvParams, algo: Mapping[str, Any], seeds: l
     network, init, run = ALGORITHMS[name][1](env, env_params, config)
     keys = jax.vmap(jax.random.key)(np.asarray(seeds, np.uint32))
     init_all = jax.jit(jax.vmap(init))  # one compiled program (cached across processes), not op by op
-    states = init_all(keys)
+    # Wait for it: a chunk dispatched now would hold pool threads waiting for these inputs, while the batched QR
+    # of the orthogonal initialiser waits for pool threads; on a 2-core CPU neither can finish.
+    states = jax.block_until_ready(init_all(keys))
     if mesh is None:
         return _train(network, run, states, seeds, n_updates, chunk, out_dir, checkpoint_every, resume,
                       on_chunk, record)
     with jax.set_mesh(mesh):
         # Computed on one device, then laid out as on the mesh: on a CPU mesh, every device running jaxlib's
         # batched QR (the orthogonal initialiser) at once can park all the threads of the pool it waits on.
-        states = jax.device_put(jax.block_until_ready(states), init_all.lower(keys).compile().output_shardings)
+        states = jax.device_put(states, init_all.lower(keys).compile().output_shardings)
         return _train(network, run, states, seeds, n_updates, chunk, out_dir, checkpoint_every, resume,
                       on_chunk, record)
 
