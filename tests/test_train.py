@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bpjax.agents.common import NonFiniteError, make_greedy_evaluator
-from bpjax.agents.networks import sample_action
+from bpjax.agents.networks import action_at_quantile, sample_action, sample_action_by_cdf
 from bpjax.agents.reinforce import (ReinforceConfig, Step, _normalise, make_reinforce, policy_gradient_weights,
                                     reinforce_loss)
 from bpjax.env.kitchen import make_kitchen
@@ -169,6 +169,36 @@ def test_masked_sampling_never_picks_an_illegal_action(seed, scale):
     mask = jax.random.bernoulli(key_mask, 0.2, (512, 37)).at[:, -1].set(True)
     actions = jax.vmap(sample_action)(jax.random.split(key_sample, 512), logits, mask)
     assert bool(jnp.all(mask[jnp.arange(512), actions]))
+    actions = sample_action_by_cdf(key_sample, logits, mask)  # PPO's sampler: one uniform per row
+    assert bool(jnp.all(mask[jnp.arange(512), actions]))
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), scale=st.floats(0.1, 100.0),
+       u=st.one_of(st.floats(0.0, 1.0, exclude_max=True, width=32), st.just(float(np.nextafter(np.float32(1), 0)))))
+def test_cdf_sampler_picks_a_legal_action_at_every_quantile(seed, scale, u):
+    """Whatever the quantile (the largest float32 below 1 included, where rounding can reach the total),
+    with any mask that leaves one action legal (the last one masked too)."""
+    key_logits, key_mask, key_legal = jax.random.split(jax.random.key(seed), 3)
+    logits = scale * jax.random.normal(key_logits, (64, 37))
+    mask = jax.random.bernoulli(key_mask, 0.2, (64, 37))
+    mask = mask.at[jnp.arange(64), jax.random.randint(key_legal, (64,), 0, 37)].set(True)
+    actions = action_at_quantile(jnp.full((64,), u, jnp.float32), logits, mask)
+    assert bool(jnp.all(mask[jnp.arange(64), actions]))
+
+
+def test_cdf_sampler_draws_the_masked_softmax():
+    """200,000 draws of both samplers from one masked categorical: each action's frequency is its
+    probability within 4 standard errors; masked actions never come up."""
+    logits = jnp.array([1.5, -0.3, 0.2, 2.0, -1.0, 0.7, 0.0])
+    mask = jnp.array([True, False, True, True, True, False, True])
+    probs = np.asarray(jax.nn.softmax(jnp.where(mask, logits, -jnp.inf)))
+    n = 200_000
+    rows, masks = jnp.broadcast_to(logits, (n, 7)), jnp.broadcast_to(mask, (n, 7))
+    for draws in (sample_action_by_cdf(jax.random.key(3), rows, masks),
+                  jax.vmap(sample_action)(jax.random.split(jax.random.key(4), n), rows, masks)):
+        freq = np.bincount(np.asarray(draws), minlength=7) / n
+        np.testing.assert_array_less(np.abs(freq - probs), 4 * np.sqrt(probs * (1 - probs) / n) + 1e-12)
 
 
 def test_nan_stops_training_naming_the_update():
