@@ -8,7 +8,8 @@ MaskablePPO** (sb3-contrib), the library a researcher would pick for a masked di
 reference simulator as a gymnasium env with ``action_masks()`` (``benchmarks/kitchen_gym.py``, the same
 scaled features), SB3's defaults (its 64-64 tanh actor and critic are bpjax's network) with γ = 1 and one
 tuned setting, the entropy bonus (``--sb3-ent-coef``, default bpjax PPO's 0.03: SB3's default 0 lets the
-policy turn deterministic before it finds the optimum); bpjax PPO (its defaults) beside it.
+policy turn deterministic before it finds the optimum); bpjax PPO (its defaults) beside it, and with
+``--ppo-before REV`` also PPO as it was at git revision REV (its ``bpjax/agents/ppo.py`` and defaults).
 
 Protocol: each learner trains seeds 0, 1, ... one after another from scratch; a seed evaluates the
 deterministic greedy policy on a fixed cadence (bpjax and PyTorch: every ``--eval-every`` updates; SB3:
@@ -279,6 +280,8 @@ def main() -> None:
     parser.add_argument("--recipe", default="reinforce_fast", help="conf/algo/<recipe>.yaml (a REINFORCE config)")
     parser.add_argument("--seeds", type=int, default=16, help="bpjax REINFORCE seeds (run one after another)")
     parser.add_argument("--ppo-seeds", type=int, default=8, help="bpjax PPO seeds (run one after another)")
+    parser.add_argument("--ppo-before", metavar="REV",
+                        help="also time PPO as it was at this git revision (its ppo.py and defaults), same seeds")
     parser.add_argument("--eval-every", type=int, default=5)
     parser.add_argument("--budget-s", type=float, default=420.0,
                         help="PyTorch's total time: it runs seeds 0, 1, ... one after another until this is spent")
@@ -325,6 +328,16 @@ def main() -> None:
     ours_ppo["env_steps_per_s"] = ours_ppo["updates_per_s"] * ours_ppo["env_steps_per_update"]
     ours_ppo["time_per_optimum_cold_s"] = time_per_optimum(ppo, ppo_compile_s + IMPORT_S)
     results["bpjax_ppo"] = ours_ppo
+    if args.ppo_before:
+        from ppo_throughput import load_ppo_at
+
+        before = load_ppo_at(args.ppo_before)
+        before_compile_s, ppo_before = bpjax_runs(before.make_ppo, before.PPOConfig(), env, env_params, optimum,
+                                                  args.eval_every, ppo_updates, list(range(args.ppo_seeds)))
+        results["bpjax_ppo_before"] = {**side_summary(ppo_before), "rev": args.ppo_before,
+                                       "settings": vars(before.PPOConfig()), "compile_s": before_compile_s,
+                                       "time_per_optimum_cold_s": time_per_optimum(ppo_before,
+                                                                                   before_compile_s + IMPORT_S)}
     if not args.skip_sb3:
         settings = {"gamma": 1.0, "ent_coef": args.sb3_ent_coef}
         sb3 = peer_runs(lambda seed, budget: sb3_run(spec.to_dict(), scale, optimum, budget, seed, settings),
@@ -362,7 +375,7 @@ def main() -> None:
         results["speedup_vs_torch_compiled"] = vs_torch["without_startup"]
     results["machine"]["load_after"] = _load()
 
-    for name in ("bpjax_ppo", "sb3_maskable_ppo", "bpjax_reinforce", "torch_reinforce"):
+    for name in ("bpjax_ppo", "bpjax_ppo_before", "sb3_maskable_ppo", "bpjax_reinforce", "torch_reinforce"):
         if name not in results:
             continue
         r = results[name]
