@@ -25,7 +25,7 @@ the compilation (once for all seeds), for SB3 the import of torch and sb3-contri
 for these small networks).
 
     pip install -e '.[bench]'   # torch 2.13.0 (CPU build), sb3-contrib, gymnasium
-    python benchmarks/train_speed.py --json train_speed.json
+    PYTHONPATH=. python benchmarks/train_speed.py --json train_speed.json   # this tree's bpjax, not an installed one
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from bpjax.env.types import EnvParams, EnvState, Observation
 
 @dataclass(frozen=True)
 class PPOConfig:
-    n_envs: int = 64
+    n_envs: int = 32  # about as much learnt per update as 64 envs, for less time (benchmarks/RESULTS.md)
     n_steps: int = 64
     hidden: tuple[int, ...] = (64, 64)
     learning_rate: float = 1e-3
