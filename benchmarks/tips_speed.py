@@ -17,7 +17,6 @@ import json
 import os
 import platform
 import time
-from dataclasses import replace
 
 import numpy as np
 from omegaconf import OmegaConf
@@ -61,13 +60,7 @@ def main() -> None:
     env, params = make_kitchen(spec)
     frame, _ = generate_population(spec, OmegaConf.to_container(cfg.population), args.players, 5, 0)
     traces = validate_traces(frame)
-    per_player = traces.rounds.groupby("player_id")["ticks"].mean()
-    bottom = set(per_player[per_player >= per_player.quantile(0.75)].index)
-    rows = traces.frame["player_id"].isin(bottom).to_numpy()
-    traces = replace(traces, frame=traces.frame[rows].reset_index(drop=True), obs=traces.obs[rows],
-                     mask=traces.mask[rows], action=traces.action[rows],
-                     states=[s for s, keep in zip(traces.states, rows) if keep],
-                     rounds=traces.rounds[traces.rounds["player_id"].isin(bottom)])
+    traces = traces.of_players(traces.bottom_players(0.25)[0])
     policy = make_policy("forest", env, params).fit(traces.obs, traces.mask, traces.action)
     optimum = ExactOptimum(ExactSolver(spec))
     settings = TipSettings()

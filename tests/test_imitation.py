@@ -90,10 +90,10 @@ def test_imitate_cli(tmp_path):
                          capture_output=True, text=True, timeout=300, cwd=REPO)
     assert bad.returncode != 0 and "method: unknown imitation method 'telepathy'" in bad.stderr
     assert "Traceback" not in bad.stderr
-    unknown = subprocess.run([sys.executable, "-m", "bpjax.imitate", "method=gail", "+options.temperature=2",
+    unknown = subprocess.run([sys.executable, "-m", "bpjax.imitation", "algo=gail", "algo.temperature=2",
                               f"hydra.run.dir={tmp_path}"], capture_output=True, text=True, timeout=300, cwd=REPO)
-    assert unknown.returncode != 0 and "Traceback" not in unknown.stderr
-    assert "ConfigError: options: " in unknown.stderr and "'temperature'" in unknown.stderr
+    assert unknown.returncode == 2 and "Traceback" not in unknown.stderr
+    assert unknown.stderr.strip() == "ConfigError: algo.temperature: Key 'temperature' not in 'GailLearnerSchema'"
 
 
 def test_gail_discriminator_loss_falls_on_a_fixed_batch(trainee):

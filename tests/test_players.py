@@ -110,7 +110,7 @@ def test_an_avoided_assignment_never_happens():
 
 
 def test_generate_cli(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "bpjax.traces", "generate", "n_players=6", "rounds=2",
+    result = subprocess.run([sys.executable, "-m", "bpjax.data", "generate", "n_players=6", "rounds=2",
                              "format=csv", f"hydra.run.dir={tmp_path}"], capture_output=True, text=True,
                             timeout=300, cwd=REPO)
     assert result.returncode == 0, result.stderr[-2000:]

@@ -10,7 +10,7 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from bpjax.agents.common import TrainState, all_finite, make_optimizer, shard_env_batch
+from bpjax.agents.common import TrainState, all_finite, check_range, make_optimizer, shard_env_batch
 from bpjax.agents.networks import ActorCritic, entropy, log_policy, sample_action_by_cdf
 from bpjax.env.kitchen import Kitchen
 from bpjax.env.types import EnvParams, EnvState, Observation
@@ -32,6 +32,16 @@ class PPOConfig:
     max_grad_norm: float | None = 0.5
 
     def __post_init__(self):
+        for name, low, high in (("n_envs", 1, 2**16), ("n_steps", 1, 2**16), ("hidden", 1, 2**14),
+                                ("n_epochs", 1, 1000), ("n_minibatches", 1, 2**16)):
+            check_range(f"algo.{name}", getattr(self, name), low, high)
+        check_range("algo.learning_rate", self.learning_rate, 0, 1, low_open=True)
+        check_range("algo.clip", self.clip, 0, 10, low_open=True)
+        check_range("algo.max_grad_norm", self.max_grad_norm, 0, 1e6, low_open=True)
+        for name in ("gamma", "gae_lambda"):
+            check_range(f"algo.{name}", getattr(self, name), 0, 1)
+        for name in ("value_coef", "entropy_coef"):
+            check_range(f"algo.{name}", getattr(self, name), 0, 1000)
         if (self.n_envs * self.n_steps) % self.n_minibatches:
             raise ValueError(f"algo.n_minibatches: {self.n_minibatches} does not divide "
                              f"n_envs*n_steps = {self.n_envs * self.n_steps}")

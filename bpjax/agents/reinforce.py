@@ -19,7 +19,7 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from bpjax.agents.common import TrainState, all_finite, make_optimizer, shard_env_batch
+from bpjax.agents.common import TrainState, all_finite, check_range, make_optimizer, shard_env_batch
 from bpjax.agents.networks import ActorCritic, entropy, log_policy, sample_action
 from bpjax.env.kitchen import Kitchen
 from bpjax.env.rollout import max_decisions
@@ -41,6 +41,12 @@ class ReinforceConfig:
             raise ValueError(f"algo.normalise: expected 'returns' or 'rewards', got {self.normalise!r}")
         if self.n_rollouts < 2:
             raise ValueError(f"algo.n_rollouts: need at least 2 rollouts to normalise, got {self.n_rollouts}")
+        check_range("algo.n_rollouts", self.n_rollouts, 2, 2**16)
+        check_range("algo.hidden", self.hidden, 1, 2**14)
+        check_range("algo.learning_rate", self.learning_rate, 0, 1, low_open=True)
+        check_range("algo.gamma", self.gamma, 0, 1)
+        check_range("algo.entropy_coef", self.entropy_coef, 0, 1000)
+        check_range("algo.max_grad_norm", self.max_grad_norm, 0, 1e6, low_open=True)
 
 
 class Step(NamedTuple):

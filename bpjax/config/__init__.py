@@ -20,6 +20,8 @@ def random_skill_matrix(seed: int, workers: Sequence[str], task_types: Sequence[
     worker can do something and every task type has a worker who can do it."""
     import numpy as np
 
+    if not 0 <= int(seed) < 2**32:
+        raise ValueError(f"skills_seed: must be in [0, {2**32 - 1}], got {seed}")
     rng = np.random.default_rng(int(seed))
     low, high = RANDOM_SKILL_TICKS
     ticks = rng.integers(low, high + 1, size=(len(workers), len(task_types)))
@@ -45,7 +47,7 @@ def compose_config(overrides: Sequence[str] = (), config_name: str = "config") -
 
     from bpjax.config.schema import register
 
-    register()
+    register(typed=True)
     with initialize_config_dir(config_dir=CONF_DIR, version_base=HYDRA_VERSION_BASE):
         return compose(config_name=config_name, overrides=list(overrides))
 

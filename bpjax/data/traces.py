@@ -42,7 +42,7 @@ import math
 import os
 import re
 import reprlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Sequence
@@ -106,6 +106,22 @@ class TraceSet:
     states: list[RefState] = field(default_factory=list)  # reference state before each decision
     rejected: list[Rejected] = field(default_factory=list)  # with skip_invalid: every round (file) left out
     spec: KitchenSpec | None = None     # the kitchen, when every round shares one
+
+    def of_players(self, players) -> "TraceSet":
+        """The decisions and rounds of `players` only (rows keep their order)."""
+        players = set(players)
+        rows = self.frame["player_id"].isin(players).to_numpy()
+        return replace(self, frame=self.frame[rows].reset_index(drop=True), obs=self.obs[rows],
+                       mask=self.mask[rows], action=self.action[rows],
+                       states=[s for s, keep in zip(self.states, rows) if keep],
+                       rounds=self.rounds[self.rounds["player_id"].isin(players)].reset_index(drop=True))
+
+    def bottom_players(self, quantile: float) -> tuple[set, pd.Series]:
+        """The players whose complete rounds took the most ticks (the worst `quantile` of them, as the study
+        fitted the bottom quartile), and every player's mean ticks. A round left mid-way does not count."""
+        complete = self.rounds[self.rounds["complete"]]
+        per_player = complete.groupby("player_id")["ticks"].mean()
+        return set(per_player[per_player >= per_player.quantile(1 - quantile)].index), per_player
 
 
 def kitchen_column(spec: KitchenSpec) -> str:

@@ -33,6 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from bpjax.agents.common import check_range
 from bpjax.agents.networks import MLP
 from bpjax.agents.ppo import PPOConfig, make_ppo_parts
 from bpjax.env.kitchen import Kitchen
@@ -104,6 +105,12 @@ class GAILPolicy:
     def __post_init__(self):
         if not isinstance(self.ppo, PPOConfig):  # settings from a config file
             self.ppo = PPOConfig(**{k: tuple(v) if k == "hidden" else v for k, v in dict(self.ppo).items()})
+        for name, low, high in (("n_iterations", 1, 10**6), ("disc_hidden", 1, 2**14), ("disc_steps", 1, 10**4),
+                                ("disc_batch", 1, 2**20), ("bc_epochs", 0, 10**5)):
+            check_range(f"algo.{name}", getattr(self, name), low, high)
+        check_range("algo.disc_learning_rate", self.disc_learning_rate, 0, 1, low_open=True)
+        for name in ("bc_coef", "grad_penalty"):
+            check_range(f"algo.{name}", getattr(self, name), 0, 1e6)
         if self.reward not in REWARDS:
             raise ValueError(f"reward: expected one of {', '.join(REWARDS)}, got {self.reward!r}")
         if self.absorbing and not self.ppo.gamma < 1:

@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from bpjax.agents.common import check_range
 from bpjax.agents.networks import MLP, log_policy
 
 
@@ -53,6 +54,10 @@ class ForestPolicy:
     model: Any = field(default=None, init=False)
     n_actions: int = field(default=0, init=False)
 
+    def __post_init__(self):
+        check_range("algo.n_estimators", self.n_estimators, 1, 100_000)
+        check_range("algo.max_depth", self.max_depth, 1, 1000)
+
     def fit(self, obs: np.ndarray, mask: np.ndarray, action: np.ndarray) -> "ForestPolicy":
         from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 
@@ -89,6 +94,12 @@ class BehaviourCloning:
     seed: int = 0
     params: Any = field(default=None, init=False)
     network: Any = field(default=None, init=False)
+
+    def __post_init__(self):
+        check_range("algo.hidden", self.hidden, 1, 2**14)
+        check_range("algo.learning_rate", self.learning_rate, 0, 1, low_open=True)
+        check_range("algo.epochs", self.epochs, 1, 100_000)
+        check_range("algo.batch_size", self.batch_size, 1, 2**20)
 
     def fit(self, obs: np.ndarray, mask: np.ndarray, action: np.ndarray) -> "BehaviourCloning":
         self.network = MLP(self.hidden, mask.shape[1], out_scale=0.01)

@@ -1,26 +1,19 @@
 """``python -m bpjax.solve kitchen/scenario=full``: the exact optimum of a kitchen, with baselines for context.
 
 Prints a text Gantt chart, baseline scores, and, as its last line, one JSON object. Writes a Gantt PNG and
-``solution.json`` into the Hydra output directory.
+``solution.json`` into the output folder; the states explored show on stderr while the search runs.
 """
 
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
-import hydra
-from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from bpjax.config import CONF_DIR, HYDRA_VERSION_BASE, quiet_library_logs
-from bpjax.env.config import ConfigError, KitchenSpec
-from bpjax.solve.gantt import gantt_png, gantt_text
-from bpjax.solve.solver import solve
+from bpjax.config.cli import Run, command
 
 
-def score_baselines(spec: KitchenSpec, episodes: int, seed: int) -> dict[str, dict[str, float]]:
+def score_baselines(spec, episodes: int, seed: int) -> dict[str, dict[str, float]]:
     """Mean / best ticks of each baseline policy over `episodes` rollouts."""
     import jax
 
@@ -37,15 +30,20 @@ def score_baselines(spec: KitchenSpec, episodes: int, seed: int) -> dict[str, di
     return scores
 
 
-@hydra.main(version_base=HYDRA_VERSION_BASE, config_path=CONF_DIR, config_name="config")
-def main(cfg: DictConfig) -> None:
-    quiet_library_logs()
-    try:
-        spec = KitchenSpec.from_dict(cfg.kitchen)
-    except ConfigError as error:
-        sys.exit(f"ConfigError: {error}")
-    out = Path(HydraConfig.get().runtime.output_dir)
-    solution = solve(spec)
+def validate(cfg: DictConfig):
+    from bpjax.env.config import KitchenSpec
+
+    return KitchenSpec.from_dict(cfg.kitchen)
+
+
+@command("config", validate, name="solve")
+def main(cfg: DictConfig, spec, run: Run) -> None:
+    from bpjax.solve.gantt import gantt_png, gantt_text
+    from bpjax.solve.solver import ExactSolver
+
+    solver = ExactSolver(spec)
+    with run.progress.phase("exact solve", lambda: len(solver._togo), "states"):
+        solution = solver.solve()
     workers = [w.name for w in spec.workers]
     print(f"Kitchen: scenario={spec.scenario or '-'}, orders={[o.dish for o in spec.orders]}, "
           f"handoff={spec.handoff}, max_ticks={spec.max_ticks}")
@@ -55,15 +53,14 @@ def main(cfg: DictConfig) -> None:
     print(gantt_text(solution.schedule, workers, solution.optimal_ticks, spec.handoff, spec.task_types))
     for task in solution.schedule:
         print(f"  tick {task.start:>2}: {task.worker:<10} {task.label} (until {task.finish})")
-    baselines = score_baselines(spec, int(cfg.baselines.episodes), int(cfg.seed))
+    with run.progress.phase("baselines"):
+        baselines = score_baselines(spec, int(cfg.baselines.episodes), int(cfg.seed))
     for name, score in baselines.items():
         print(f"  baseline {name:<13} mean {score['mean_ticks']:6.2f} ticks, best {score['best_ticks']}")
     png = gantt_png(solution.schedule, workers, solution.optimal_ticks, spec.handoff, spec.task_types,
-                    out / "gantt.png",
-                    title=f"{spec.scenario}: optimal {solution.optimal_ticks} ticks")
-    summary = {**solution.to_json(), "scenario": spec.scenario, "baselines": baselines,
-               "gantt_png": str(png)}
-    (out / "solution.json").write_text(json.dumps(summary, indent=2))
+                    run.out / "gantt.png", title=f"{spec.scenario}: optimal {solution.optimal_ticks} ticks")
+    summary = {**solution.to_json(), "scenario": spec.scenario, "baselines": baselines, "gantt_png": str(png)}
+    (run.out / "solution.json").write_text(json.dumps(summary, indent=2))
     print(json.dumps(summary))
 
 

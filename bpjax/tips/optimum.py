@@ -55,9 +55,18 @@ class ExactOptimum:
     tolerance: float = 0.0
     max_optimal_joints: int = 256  # per tick; kitchens with more optimal joints keep the first ones found
     _optimal: dict = field(default_factory=dict, repr=False)  # state -> its optimal joints
+    _costs: dict = field(default_factory=dict, repr=False)    # (state, joint) -> its cost
+    _q: dict = field(default_factory=dict, repr=False)        # state -> Q*(s, ·)
 
     def q_values(self, traces: TraceSet) -> np.ndarray:
-        return np.stack([self.solver.q_values(state) for state in traces.states])
+        return np.stack([self.state_q(state) for state in traces.states]) if traces.states else \
+            np.zeros((0, self.solver.sim.n_actions), np.float32)
+
+    def state_q(self, state: RefState) -> np.ndarray:
+        """Q*(s, ·) of one state (cached: simulated trainees revisit states)."""
+        if state not in self._q:
+            self._q[state] = self.solver.q_values(state)
+        return self._q[state]
 
     def suboptimal(self, rounds: Sequence[Sequence[int]]) -> np.ndarray:
         sim, flags = self.solver.sim, []
@@ -75,9 +84,12 @@ class ExactOptimum:
         sim, n_workers = self.solver.sim, self.solver.spec.n_workers
         out = np.empty(len(states))
         for i, (state, joint) in enumerate(zip(states, np.asarray(joints).tolist())):
-            pairs = [(w, s) for w, s in enumerate(joint) if s >= 0]
-            after, _, reward, _, _ = play_joint(sim.step, _tick, state, pairs, n_workers, sim.n_slots)
-            out[i] = min(-reward + self.solver.ticks_to_go(after), self.max_ticks - state.tick)
+            key = (state, *joint)
+            if key not in self._costs:
+                pairs = [(w, s) for w, s in enumerate(joint) if s >= 0]
+                after, _, reward, _, _ = play_joint(sim.step, _tick, state, pairs, n_workers, sim.n_slots)
+                self._costs[key] = min(-reward + self.solver.ticks_to_go(after), self.max_ticks - state.tick)
+            out[i] = self._costs[key]
         return out
 
     def values(self, states: Sequence[RefState]) -> np.ndarray:

@@ -17,6 +17,7 @@ trainees' recorded ones.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field, fields
 from typing import Any, Mapping
 
@@ -54,10 +55,10 @@ class TipSettings:
     def __post_init__(self):
         _check_share("min_support", self.min_support)
         _check_share("max_disagreement", self.max_disagreement)
-        for name in ("simulate", "per_family", "eval_trainees", "eval_rounds"):
+        for name, high in (("simulate", 1000), ("per_family", 1000), ("eval_trainees", 100_000), ("eval_rounds", 1000)):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"tips.{name}: expected a positive integer, got {value!r}")
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high:
+                raise ConfigError(f"tips.{name}: expected an integer in 1..{high}, got {value!r}")
         if self.eval_trainees * self.eval_rounds < 2:
             raise ConfigError("tips.eval_trainees: with eval_rounds, at least 2 paired rounds are needed for a "
                               "confidence interval")
@@ -65,8 +66,8 @@ class TipSettings:
             raise ConfigError(f"tips.rank_by: expected one of {', '.join(RANKINGS)}, got {self.rank_by!r}")
         if not isinstance(self.max_predicates, int) or not 0 <= self.max_predicates <= 3:
             raise ConfigError(f"tips.max_predicates: expected 0 to 3, got {self.max_predicates!r}")
-        if self.max_times is not None and (not isinstance(self.max_times, int) or self.max_times < 0):
-            raise ConfigError(f"tips.max_times: expected a non-negative integer or null, got {self.max_times!r}")
+        if self.max_times is not None and (not isinstance(self.max_times, int) or not 0 <= self.max_times <= 1000):
+            raise ConfigError(f"tips.max_times: expected an integer in 0..1000 or null, got {self.max_times!r}")
         if not self.compliance:
             raise ConfigError("tips.compliance: expected at least one compliance level")
         for value in self.compliance:
@@ -174,32 +175,33 @@ def to_simulate(report_candidates: list[TipScore], settings: TipSettings, eligib
 
 
 def mine_tips(traces: TraceSet, spec: KitchenSpec, env, env_params, optimum, trainee_policy,
-              settings: TipSettings = TipSettings(), chooser_for=None, progress=None,
+              settings: TipSettings = TipSettings(), chooser_for=None, phase=None,
               costs: JointCosts | None = None) -> TipReport:
     """The whole tip stage on the trainees' traces; π_H (`trainee_policy`, fitted) is simulated unless
-    `chooser_for` (see ``bpjax.tips.simulate.play_arms``) supplies other simulated trainees."""
-    say = progress or (lambda message: None)
+    `chooser_for` (see ``bpjax.tips.simulate.play_rounds``) supplies other simulated trainees. `phase(label)`,
+    if given, is a context manager that times (and shows) each stage."""
+    phase = phase or (lambda label: contextlib.nullcontext())
     probs = trainee_policy.probs(traces.obs, traces.mask)
     table = tick_table(traces, spec, probs)
     lists = []
     if settings.rule_lists:
-        say("rule lists (Bayesian Rule Lists)")
-        q = optimum.q_values(traces)
-        optimal = traces.mask & (q >= q.max(axis=1, keepdims=True) - optimum.tolerance)
-        lists = rule_lists(traces.states, q, traces.action, spec, optimal=optimal, seed=settings.seed)
-    say("scoring candidate tips per decision tick")
-    candidates = score_tips(table, candidate_tips(spec, settings, lists), optimum, settings.readings,
-                            costs or JointCosts(optimum))
+        with phase("rule lists (Bayesian Rule Lists)"):
+            q = optimum.q_values(traces)
+            optimal = traces.mask & (q >= q.max(axis=1, keepdims=True) - optimum.tolerance)
+            lists = rule_lists(traces.states, q, traces.action, spec, optimal=optimal, seed=settings.seed)
+    with phase("scoring candidate tips per decision tick"):
+        candidates = score_tips(table, candidate_tips(spec, settings, lists), optimum, settings.readings,
+                                costs or JointCosts(optimum))
     complete = traces.rounds[traces.rounds["complete"]]
     report = TipReport(candidates, [], [], {}, float(complete["ticks"].mean()) if len(complete) else float("nan"),
                        len(table), table.n_rounds, lists, settings)
     chosen = to_simulate(candidates, settings, report.eligible)
-    say(f"simulating {len(chosen)} tips: {settings.eval_trainees} trainees x {settings.eval_rounds} rounds x "
-        f"{len(settings.compliance)} compliance level(s), paired with a control arm")
     chooser_for = chooser_for or (lambda trainee, round_number: PolicyChooser(trainee_policy))
-    control, evaluations = simulate_tips(env, env_params, spec, chooser_for, [c.tip for c in chosen], optimum,
-                                         settings.compliance, settings.eval_trainees, settings.eval_rounds,
-                                         settings.seed, settings.readings, settings.confidence)
+    with phase(f"simulating {len(chosen)} tips ({settings.eval_trainees} trainees x {settings.eval_rounds} rounds, "
+               f"{len(settings.compliance)} compliance level(s), paired with a control arm)"):
+        control, evaluations = simulate_tips(env, env_params, spec, chooser_for, [c.tip for c in chosen], optimum,
+                                             settings.compliance, settings.eval_trainees, settings.eval_rounds,
+                                             settings.seed, settings.readings, settings.confidence)
     report.control = control
     report.simulated = [SimulatedTip(c, e) for c, e in zip(chosen, evaluations)]
     report.recommended = sorted((t for t in report.simulated if t.ci[0] > 0), key=lambda t: -t.gain)

@@ -80,13 +80,7 @@ def recover(name: str, seed: int, players: int = 40, rounds: int = 5, settings: 
     start = time.perf_counter()
     frame, truth = generate_population(spec, population, players, rounds, seed)
     traces = validate_traces(frame)
-    per_player = traces.rounds.groupby("player_id")["ticks"].mean()
-    bottom = set(per_player[per_player >= per_player.quantile(0.75)].index)
-    rows = traces.frame["player_id"].isin(bottom).to_numpy()
-    subset = replace(traces, frame=traces.frame[rows].reset_index(drop=True), obs=traces.obs[rows],
-                     mask=traces.mask[rows], action=traces.action[rows],
-                     states=[s for s, keep in zip(traces.states, rows) if keep],
-                     rounds=traces.rounds[traces.rounds["player_id"].isin(bottom)])
+    subset = traces.of_players(traces.bottom_players(0.25)[0])
     prior = make_policy("forest", env, params, seed=seed).fit(traces.obs, traces.mask, traces.action)
     policy = ShrunkPolicy(make_policy("forest", env, params, seed=seed), prior, shrinkage).fit(
         subset.obs, subset.mask, subset.action)

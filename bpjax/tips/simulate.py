@@ -106,6 +106,7 @@ class PlayedRounds:
     tick_round: np.ndarray          # int[D]: the round of each decision tick
     tick_states: list               # RefState at the start of each decision tick
     tick_joints: np.ndarray         # int[D, W]
+    actions: list[list[int]]        # each round's flat actions, in order
 
 
 @functools.lru_cache(maxsize=None)
@@ -199,6 +200,7 @@ def play_rounds(env: Kitchen, params: EnvParams, spec: KitchenSpec, chooser: Cho
     log_joint = np.full((len(log_env), n_workers), IDLE, np.int64)
     log_state: list = []
     current = np.zeros(batch, np.int64)  # each env's open decision tick in the log
+    actions: list[list[int]] = [[] for _ in range(n)]
     while not over.all():
         obs, mask, tick, done_bits, worker_slot, worker_until = (np.asarray(x) for x in view_fn(states, params))
         view = DecisionView(obs, mask, tick, done_bits, worker_slot, worker_until, trainee, round_number)
@@ -226,12 +228,14 @@ def play_rounds(env: Kitchen, params: EnvParams, spec: KitchenSpec, chooser: Cho
         workers, slots = action[assign] // spec.n_slots, action[assign] % spec.n_slots
         count[assign, workers, slot_type[slots]] += 1
         log_joint[current[assign], workers] = slots
+        for row, a in zip(live.tolist(), action[live].tolist()):
+            actions[row].append(a)
         decisions[live] += 1
         states, ended = step_fn(states, jnp.asarray(action, jnp.int32), params)
         over |= np.asarray(ended)
     ticks = np.asarray(view_fn(states, params)[2])[:n]
     n_logged = len(log_state)
-    return PlayedRounds(ticks, log_env[:n_logged], log_state, log_joint[:n_logged])
+    return PlayedRounds(ticks, log_env[:n_logged], log_state, log_joint[:n_logged], actions)
 
 
 @dataclass

@@ -1,12 +1,25 @@
 """The training loop around the agents' jitted `run(state, n_updates)`: several seeds vmapped in one call,
 the run cut into chunks (progress, metrics, NaN checks and Orbax checkpoints between chunks; no host
-round-trip inside a chunk), and exact resume: a chunk's result depends only on the state it starts from."""
+round-trip inside a chunk), and exact resume: a chunk's result depends only on the state it starts from.
+
+Resume guarantees (``resume=True`` on a run folder):
+
+- ``metrics.csv`` is written to a temporary file and renamed over the old one, so a crash at any moment
+  leaves the previous complete file; rows past the last checkpoint are dropped when resuming;
+- Orbax commits a checkpoint by renaming a finished temporary folder, so a crash while saving leaves the
+  previous checkpoint as the latest;
+- ``run.json`` records what the run trains (algorithm and its settings, seeds, kitchen); resuming with
+  anything else is refused with one line naming the keys that differ. ``n_updates`` may grow (training
+  continues to it) but not shrink.
+"""
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import dataclasses
+import hashlib
+import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -17,12 +30,14 @@ import numpy as np
 from bpjax.agents.common import ENV_AXIS, NonFiniteError, TrainState
 from bpjax.agents.ppo import PPOConfig, make_ppo
 from bpjax.agents.reinforce import ReinforceConfig, make_reinforce
+from bpjax.env.config import ConfigError
 from bpjax.env.kitchen import Kitchen
 from bpjax.env.types import EnvParams
 
 ALGORITHMS: dict[str, tuple[type, Callable]] = {"ppo": (PPOConfig, make_ppo),
                                                  "reinforce": (ReinforceConfig, make_reinforce)}
 METRICS_FILE = "metrics.csv"
+RUN_FILE = "run.json"   # what the run trains: checked when resuming
 
 
 def algorithm_config(algo: Mapping[str, Any]) -> tuple[str, Any, int]:
@@ -81,17 +96,81 @@ def _restore(manager, step: int, template: TrainState) -> TrainState:
 
 
 def _read_history(path: Path, up_to: int) -> list[dict[str, float]]:
+    """The rows of metrics.csv up to update `up_to`; ConfigError naming the line if one is unreadable."""
     if not path.exists():
         return []
-    with path.open() as f:
-        return [row for row in csv.DictReader(f) if int(row["update"]) <= up_to]
+    rows = []
+    with path.open(newline="") as f:
+        for line, row in enumerate(csv.DictReader(f), start=2):
+            try:
+                if int(row["update"]) <= up_to:
+                    int(row["seed"]), [float(v) for v in row.values()]  # parses: written whole
+                    rows.append(row)  # as written, so a resumed run rewrites the same text
+            except (KeyError, TypeError, ValueError):
+                raise ConfigError(f"resume: {path}, line {line}: not a metrics row ({dict(row)})") from None
+    return rows
+
+
+def run_record(name: str, config: Any, seeds: list[int], n_updates: int, env_params: EnvParams,
+               kitchen: Mapping[str, Any] | None) -> dict[str, Any]:
+    """What a run trains, as run.json holds it: the kitchen as given, else a digest of its env params."""
+    if kitchen is None:
+        digest = hashlib.sha256()
+        for leaf in jax.tree.leaves(env_params):
+            leaf = np.asarray(leaf)
+            digest.update(f"{leaf.dtype}{leaf.shape}".encode() + leaf.tobytes())
+        kitchen = {"env_params_sha256": digest.hexdigest()}
+    settings = json.loads(json.dumps(dataclasses.asdict(config)))  # tuples as lists, as JSON reads them back
+    return {"algo": {"name": name, **settings}, "seeds": list(seeds), "kitchen": json.loads(json.dumps(kitchen)),
+            "n_updates": n_updates}
+
+
+def _differences(saved: Any, now: Any, path: str) -> list[tuple[str, Any, Any]]:
+    """(key, saved value, value now) of each leaf that differs; another algorithm is one difference."""
+    if isinstance(saved, dict) and isinstance(now, dict):
+        if path == "algo" and saved.get("name") != now.get("name"):
+            return [("algo.name", saved.get("name"), now.get("name"))]
+        return [d for key in sorted(set(saved) | set(now), key=str)
+                for d in _differences(saved.get(key), now.get(key), f"{path}.{key}" if path else str(key))]
+    return [] if saved == now else [(path, saved, now)]
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def check_resume(saved: Mapping[str, Any], now: Mapping[str, Any], where: Path) -> None:
+    """Refuse (ConfigError, one line) to resume a run with other settings than it was trained with, or with
+    fewer updates than it was set to."""
+    differ = _differences({k: v for k, v in saved.items() if k != "n_updates"},
+                          {k: v for k, v in now.items() if k != "n_updates"}, "")
+    if differ:
+        shown = "; ".join(f"{key} {_short(a)} -> {_short(b)}" for key, a, b in differ[:4])
+        more = f"; and {len(differ) - 4} more" if len(differ) > 4 else ""
+        raise ConfigError(f"resume: {where} was trained with other settings ({shown}{more}); resume with its "
+                          f"settings or train in a new folder")
+    if now["n_updates"] < saved["n_updates"]:
+        raise ConfigError(f"algo.n_updates: {now['n_updates']} is fewer than the {saved['n_updates']} this run "
+                          f"was set to train (it may grow when resuming, not shrink)")
+
+
+def _write_json(path: Path, value: Any) -> None:
+    """Write through a temporary file and a rename: readers see the old file or the new one, whole."""
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w") as f:
+        json.dump(value, f, indent=2)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
 
 
 def train(env: Kitchen, env_params: EnvParams, algo: Mapping[str, Any], seeds: list[int], chunk: int,
           out_dir: Path | None = None, checkpoint_every: int = 1, resume: bool = False,
           on_chunk: Callable[[int, dict[str, np.ndarray]], None] | None = None,
-          shard_envs: bool = True) -> TrainRun:
-    """Train `len(seeds)` independent runs together. Writes metrics.csv (and checkpoints) under `out_dir`.
+          shard_envs: bool = True, kitchen: Mapping[str, Any] | None = None) -> TrainRun:
+    """Train `len(seeds)` independent runs together. Writes metrics.csv, run.json (and checkpoints) under
+    `out_dir`; `kitchen` (its config) identifies the kitchen in run.json, else a digest of `env_params`.
 
     With several visible devices and `shard_envs`, each seed's environments are split over them (the agents
     mark their env batch with `shard_env_batch`; XLA partitions the rest): same results up to float
@@ -99,16 +178,25 @@ def train(env: Kitchen, env_params: EnvParams, algo: Mapping[str, Any], seeds: l
     name, config, n_updates = algorithm_config(algo)
     if chunk < 1:
         raise ValueError(f"chunk: expected a positive integer, got {chunk}")
+    record = run_record(name, config, seeds, n_updates, env_params, kitchen)
     mesh = env_mesh(env_batch_size(config)) if shard_envs else None
-    with jax.set_mesh(mesh) if mesh is not None else contextlib.nullcontext():
-        return _train(env, env_params, name, config, n_updates, seeds, chunk, out_dir, checkpoint_every,
-                      resume, on_chunk)
-
-
-def _train(env, env_params, name, config, n_updates, seeds, chunk, out_dir, checkpoint_every, resume,
-           on_chunk) -> TrainRun:
     network, init, run = ALGORITHMS[name][1](env, env_params, config)
-    states = jax.vmap(init)(jax.vmap(jax.random.key)(np.asarray(seeds, np.uint32)))
+    keys = jax.vmap(jax.random.key)(np.asarray(seeds, np.uint32))
+    init_all = jax.jit(jax.vmap(init))  # one compiled program (cached across processes), not op by op
+    states = init_all(keys)
+    if mesh is None:
+        return _train(network, run, states, seeds, n_updates, chunk, out_dir, checkpoint_every, resume,
+                      on_chunk, record)
+    with jax.set_mesh(mesh):
+        # Computed on one device, then laid out as on the mesh: on a CPU mesh, every device running jaxlib's
+        # batched QR (the orthogonal initialiser) at once can park all the threads of the pool it waits on.
+        states = jax.device_put(jax.block_until_ready(states), init_all.lower(keys).compile().output_shardings)
+        return _train(network, run, states, seeds, n_updates, chunk, out_dir, checkpoint_every, resume,
+                      on_chunk, record)
+
+
+def _train(network, run, states, seeds, n_updates, chunk, out_dir, checkpoint_every, resume, on_chunk,
+           record) -> TrainRun:
     run_chunk = jax.jit(jax.vmap(run, in_axes=(0, None)), static_argnums=1)
 
     manager, rows, done, resumed_from = None, [], 0, None
@@ -118,9 +206,12 @@ def _train(env, env_params, name, config, n_updates, seeds, chunk, out_dir, chec
         manager = ocp.CheckpointManager((out_dir / "checkpoints").resolve(),
                                         options=ocp.CheckpointManagerOptions(max_to_keep=2, create=True))
         if resume and manager.latest_step() is not None:
+            if (out_dir / RUN_FILE).exists():  # runs from before run.json resume unchecked
+                check_resume(json.loads((out_dir / RUN_FILE).read_text()), record, out_dir)
             done = resumed_from = int(manager.latest_step())
-            states = _restore(manager, done, states)
             rows = _read_history(out_dir / METRICS_FILE, done)
+            states = _restore(manager, done, states)
+        _write_json(out_dir / RUN_FILE, record)
 
     chunks_done = 0
     while done < n_updates:
@@ -147,16 +238,21 @@ def _train(env, env_params, name, config, n_updates, seeds, chunk, out_dir, chec
             on_chunk(done, metrics)
     if manager is not None:
         manager.close()
-    return TrainRun(name, network, states, _history(rows, seeds), done, resumed_from)
+    return TrainRun(record["algo"]["name"], network, states, _history(rows, seeds), done, resumed_from)
 
 
 def _write_history(path: Path, rows: list[dict]) -> None:
+    """metrics.csv through a temporary file, synced, then renamed over the old one: never half-written."""
     if not rows:
         return
-    with path.open("w", newline="") as f:
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
 
 
 def _history(rows: list[dict], seeds: list[int]) -> dict[str, np.ndarray]:

@@ -1,0 +1,207 @@
+"""The command lines' shared machinery: one decorator turns a command's `validate` and `work` functions into
+a Hydra app that
+
+- turns on JAX's persistent compilation cache (:mod:`bpjax.config.cache`) before anything compiles;
+- reports a bad setting — a wrong type or unknown key while composing, a value outside its schema range, or
+  the command's own validation — as **one line** on stderr, exit status 2, no traceback, before any work,
+  and leaves no output folder behind;
+- prints the output folder on stderr first and last (stdout stays for results);
+- gives the work a :class:`Run`: the output folder and the progress switch (``progress=false``);
+- sends Python ``logging`` records (INFO and up) to the job log in the output folder (warnings also to
+  stderr), through ``conf/hydra/job_logging/bpjax.yaml``;
+- reports a failure the command expects (bad traces, a diverged run, ...) as one line, exit status 1.
+
+A command::
+
+    def validate(cfg) -> Settings: ...            # raise ConfigError / ValueError naming the key
+    @command("train", validate)
+    def main(cfg, settings, run: Run) -> None: ...  # the work
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import re
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from bpjax.config import CONF_DIR, HYDRA_VERSION_BASE, quiet_library_logs
+from bpjax.config.progress import Progress
+
+EXIT_FAILED = 1        # the work started and failed in a way the command expects
+EXIT_BAD_SETTINGS = 2  # nothing ran
+HYDRA_FILES = (".hydra",)   # what Hydra writes into an output folder before the work starts (and the log)
+
+log = logging.getLogger("bpjax.cli")
+
+
+class BadSettings(Exception):
+    """A setting the command refuses before any work; the message is one line naming the key."""
+
+
+@dataclass
+class Run:
+    """What a command's work gets from the machinery."""
+
+    name: str
+    out: Path             # the output folder (Hydra's run or job directory)
+    progress: Progress    # phases and bars on stderr, off with progress=false
+
+
+def one_line(error: BaseException) -> str:
+    """``Type: message`` on one line; OmegaConf / Hydra errors as ``key: what is wrong``."""
+    from omegaconf.errors import OmegaConfBaseException
+
+    cause = error.__cause__ if not isinstance(error, OmegaConfBaseException) else error
+    if isinstance(cause, OmegaConfBaseException):
+        message = str(getattr(cause, "msg", None) or cause).strip().splitlines()[0]
+        key = getattr(cause, "full_key", None)
+        message = re.sub(r"^\w+ raised while resolving interpolation: ", "", message)  # a resolver's own words
+        text = f"ConfigError: {key}: {message}" if key and not message.startswith(f"{key}:") \
+            else f"ConfigError: {message}"
+    else:
+        lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+        options = getattr(error, "options", None)  # Hydra's MissingConfigException: the group's options
+        if options:
+            known = ", ".join(o for o in options if not o.endswith("_schema"))
+            lines = [lines[0], f"(known: {known})"]
+        name = "ConfigError" if type(error).__module__.startswith("hydra") else type(error).__name__
+        text = f"{name}: {' '.join(lines)}"
+    return text
+
+
+def user_errors() -> tuple[type[BaseException], ...]:
+    """Failures a command reports in one line instead of a traceback (imported when first needed)."""
+    from bpjax.agents.common import NonFiniteError
+    from bpjax.data.traces import TraceError
+    from bpjax.env.config import ConfigError
+    from bpjax.solve.solver import SolverBudgetExceeded
+
+    return ConfigError, TraceError, NonFiniteError, SolverBudgetExceeded
+
+
+def settings_of(cfg: Any, validate: Callable[[Any], Any]) -> Any:
+    """What a command does before any work: every value within its schema range
+    (:func:`bpjax.config.ranges.check_config`), then the command's own `validate`. Raises
+    :class:`BadSettings` with one line naming the key; returns what `validate` returns."""
+    from omegaconf.errors import OmegaConfBaseException
+
+    from bpjax.config.ranges import check_config
+
+    try:
+        message = check_config(cfg)
+        if message:
+            raise BadSettings(f"ConfigError: {message}")
+        return validate(cfg)
+    except BadSettings:
+        raise
+    except (ValueError, OSError, OmegaConfBaseException, *user_errors()) as error:
+        raise BadSettings(one_line(error)) from None
+
+
+def _shown(path: Path) -> str:
+    try:
+        relative = path.resolve().relative_to(Path.cwd().resolve())
+    except ValueError:
+        return str(path)
+    return str(relative) if relative.parts else str(path.resolve())
+
+
+def remove_if_empty(out: Path) -> bool:
+    """Remove an output folder that holds nothing but Hydra's own files (and empty parents up to the working
+    directory): a command that did nothing leaves nothing. True when removed."""
+    if not out.is_dir():
+        return False
+    own = {*HYDRA_FILES, *(p.name for p in out.glob("*.log"))}
+    if any(p.name not in own for p in out.iterdir()):
+        return False
+    shutil.rmtree(out, ignore_errors=True)
+    cwd, parent = Path.cwd().resolve(), out.resolve().parent
+    while parent != cwd and cwd in parent.parents:
+        try:
+            parent.rmdir()  # only when empty
+        except OSError:
+            break
+        parent = parent.parent
+    return True
+
+
+def _fail(line: str, out: Path | None, status: int) -> None:
+    if out is not None:
+        remove_if_empty(out)
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+    sys.exit(status)
+
+
+def _task(name: str, cfg: Any, validate: Callable, work: Callable, errors: tuple) -> None:
+    from hydra.core.hydra_config import HydraConfig
+
+    quiet_library_logs()
+    out = Path(HydraConfig.get().runtime.output_dir)
+    try:
+        settings = settings_of(cfg, validate)
+    except BadSettings as error:
+        _fail(str(error), out, EXIT_BAD_SETTINGS)
+    started = time.perf_counter()
+    print(f"output folder: {_shown(out)}", file=sys.stderr, flush=True)
+    log.info("python -m bpjax.%s %s", name, " ".join(HydraConfig.get().overrides.task))
+    run = Run(name, out, Progress(bool(cfg.get("progress", True))))
+    try:
+        work(cfg, settings, run)
+    except (*user_errors(), *errors) as error:
+        log.info("failed: %s", one_line(error))  # the job log; stderr gets the line below
+        _fail(one_line(error), out, EXIT_FAILED)
+    log.info("done in %.1f s", time.perf_counter() - started)
+    print(f"output folder: {_shown(out)}", file=sys.stderr, flush=True)
+
+
+def command(config_name: str, validate: Callable[[Any], Any], *, name: str | None = None,
+            errors: tuple[type[BaseException], ...] = ()) -> Callable[[Callable], Callable[[], None]]:
+    """Decorate `work(cfg, settings, run)` into the command line's ``main()`` for ``conf/<config_name>.yaml``;
+    `errors` are further failures of the work to report in one line."""
+
+    import hydra
+
+    def decorate(work: Callable) -> Callable[[], None]:
+        app = name or config_name
+
+        @hydra.main(version_base=HYDRA_VERSION_BASE, config_path=CONF_DIR, config_name=config_name)
+        def task(cfg: Any) -> None:
+            _task(app, cfg, validate, work, errors)
+
+        @functools.wraps(work)
+        def main() -> None:
+            start(task, config_name)
+
+        main.validate = validate  # the same checks, for in-process callers (tests)
+        return main
+
+    return decorate
+
+
+def start(task: Callable[[], None], config_name: str | None = None) -> None:
+    """Run a Hydra task function: compilation cache on, the schemas `config_name` uses registered (untyped
+    for --help, which then imports no JAX), and composition errors as one line."""
+    from bpjax.config.cache import enable_compilation_cache
+    from bpjax.config.schema import register
+
+    enable_compilation_cache()
+    register(config_name=config_name)  # untyped stand-ins when answering --help
+    user_wants_traces = "HYDRA_FULL_ERROR" in os.environ
+    os.environ.setdefault("HYDRA_FULL_ERROR", "1")  # composition errors reach us instead of a printed trace
+    try:
+        task()
+    except Exception as error:
+        from hydra.errors import HydraException
+        from omegaconf.errors import OmegaConfBaseException
+
+        if user_wants_traces or not isinstance(error, (HydraException, OmegaConfBaseException)):
+            raise
+        _fail(one_line(error), None, EXIT_BAD_SETTINGS)

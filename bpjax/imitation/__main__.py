@@ -1,0 +1,160 @@
+"""``python -m bpjax.imitation algo=forest|boosting|bc|gail [traces=PATH players=PATH] [kind=KIND]``
+
+Fits the trainee policy π^h on the players not held out and writes ``metrics.json`` (held-out action
+accuracy next to a uniform-random policy's, the learned policy's mean ticks next to the trainees', and the
+total-variation distance between their state-action occupancies) into the output folder. With generated
+traces, ``occupancy_tv_floor`` is the same distance for fresh synthetic players of the same population
+playing as many rounds: what a perfect imitator would score (empirical occupancies of a few thousand
+decisions are far apart even when drawn from one distribution).
+
+The learner's settings are ``algo.*`` (typed by its schema, derived from the learner's dataclass).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from bpjax.config.cli import Run, command
+
+
+@dataclass
+class ImitateSettings:
+    spec: Any                       # KitchenSpec
+    traces: Any | None              # TraceSet read from `traces`, None when generating
+    truth: list[dict] | None        # players.json
+    chosen: set | None              # player ids of `kind`; None = everyone
+    population: list[dict] | None
+    policy: Any                     # the unfitted learner
+
+
+def learner_settings(cfg: DictConfig, learner_type: type | None, method: str | None = None) -> dict[str, Any]:
+    """The `algo.*` settings of the chosen learner (tuples where its dataclass wants them); none when
+    `method=` (or the given `method`) picked a learner other than `algo`'s."""
+    settings = OmegaConf.to_container(cfg.algo, resolve=True)
+    if settings.pop("name", None) != (cfg.method if method is None else method):
+        return {}
+    if learner_type is not None:
+        hints = typing.get_type_hints(learner_type)
+        for key, value in settings.items():
+            if isinstance(value, list) and typing.get_origin(hints.get(key)) is tuple:
+                settings[key] = tuple(value)
+    return settings
+
+
+def learner_type(method: str) -> type | None:
+    from bpjax.imitation.policies import BehaviourCloning, ForestPolicy
+
+    if method == "gail":
+        from bpjax.imitation.gail import GAILPolicy
+
+        return GAILPolicy
+    return {"forest": ForestPolicy, "boosting": ForestPolicy, "bc": BehaviourCloning}.get(method)
+
+
+def validate(cfg: DictConfig) -> ImitateSettings:
+    from bpjax.data.players import profiles_from_config
+    from bpjax.data.traces import read_traces
+    from bpjax.env.config import ConfigError, KitchenSpec
+    from bpjax.env.kitchen import make_kitchen
+    from bpjax.imitation import make_policy
+
+    traces = truth = population = None
+    if cfg.traces is None:
+        spec = KitchenSpec.from_dict(cfg.kitchen)
+        population = OmegaConf.to_container(cfg.population, resolve=True)
+        profiles_from_config(population, spec)
+    else:
+        traces = read_traces(cfg.traces, skip_invalid=cfg.skip_invalid)
+        if traces.spec is None:
+            raise ConfigError("traces: rounds of several kitchens; imitate one kitchen at a time")
+        spec = traces.spec
+        try:
+            truth = json.loads(Path(cfg.players).read_text()) if cfg.players else None
+        except (OSError, ValueError) as error:
+            raise ConfigError(f"players: cannot read {cfg.players} ({error})") from None
+    chosen = None
+    if cfg.kind is not None:
+        if truth is None and cfg.traces is not None:
+            raise ConfigError("players: needed to select players by kind")
+        kinds = {t["kind"] for t in truth} if truth is not None else {p["kind"] for p in population}
+        if cfg.kind not in kinds:
+            raise ConfigError(f"kind: no player of kind {cfg.kind!r} (kinds: {', '.join(sorted(kinds))})")
+        if truth is not None:
+            chosen = {t["player_id"] for t in truth if t["kind"] == cfg.kind}
+    env, env_params = make_kitchen(spec)
+    try:
+        policy = make_policy(cfg.method, env, env_params, seed=cfg.seed,
+                             **learner_settings(cfg, learner_type(cfg.method)))
+    except TypeError as error:  # a setting the learner does not have
+        raise ConfigError(f"algo: {error}") from None
+    return ImitateSettings(spec, traces, truth, chosen, population, policy)
+
+
+@command("imitate", validate, name="imitation")
+def main(cfg: DictConfig, settings: ImitateSettings, run: Run) -> None:
+    import pandas as pd
+
+    from bpjax.data.players import generate_population
+    from bpjax.data.traces import read_traces, validate_traces, write_traces
+    from bpjax.env.reference import ReferenceKitchen
+    from bpjax.imitation.evaluate import held_out_accuracy, occupancy_distance, play_rounds, state_action_pairs
+
+    spec, traces, truth, chosen, policy = (settings.spec, settings.traces, settings.truth, settings.chosen,
+                                           settings.policy)
+    if traces is None:
+        with run.progress.phase(f"{cfg.n_players} players x {cfg.rounds} rounds"):
+            frame, truth = generate_population(spec, settings.population, cfg.n_players, cfg.rounds, cfg.seed)
+            traces = read_traces(write_traces(frame, run.out / "traces.parquet"))
+        if cfg.kind is not None:
+            chosen = {t["player_id"] for t in truth if t["kind"] == cfg.kind}
+    for reason in traces.rejected:
+        print(f"rejected {reason}")
+    players = sorted(chosen if chosen is not None else set(traces.frame["player_id"]))
+    rng = np.random.default_rng(cfg.seed)
+    test_players = set(rng.choice(players, size=max(1, int(round(cfg.held_out * len(players)))), replace=False))
+    player_of_row = traces.frame["player_id"].to_numpy()
+    train_rows = np.isin(player_of_row, sorted(set(players) - test_players))
+    test_rows = np.isin(player_of_row, sorted(test_players))
+    start = time.perf_counter()
+    with run.progress.phase(f"fitting {cfg.method} on {int(train_rows.sum()):,} decisions"):
+        policy.fit(traces.obs[train_rows], traces.mask[train_rows], traces.action[train_rows])
+    fit_s = time.perf_counter() - start
+
+    ref = ReferenceKitchen(spec.to_dict())
+    with run.progress.phase(f"{cfg.eval_rounds} rounds of the learned policy"):
+        ticks, pairs = play_rounds(policy, ref, cfg.eval_rounds, cfg.seed)
+    trainee_pairs = state_action_pairs(traces.obs[test_rows], traces.action[test_rows])
+    trainee_rounds = traces.rounds[traces.rounds["player_id"].isin(test_players)]
+    metrics = {
+        "method": cfg.method, "kind": cfg.kind, "train_decisions": int(train_rows.sum()),
+        "test_decisions": int(test_rows.sum()), "fit_s": round(fit_s, 3),
+        "held_out_accuracy": held_out_accuracy(policy, traces.obs[test_rows], traces.mask[test_rows],
+                                               traces.action[test_rows]),
+        "uniform_accuracy": float((1.0 / traces.mask[test_rows].sum(axis=1)).mean()),
+        "learned_mean_ticks": float(ticks.mean()), "trainee_mean_ticks": float(trainee_rounds["ticks"].mean()),
+        "occupancy_tv": occupancy_distance(pairs, trainee_pairs),
+    }
+    metrics["ticks_gap"] = metrics["learned_mean_ticks"] - metrics["trainee_mean_ticks"]
+    if cfg.traces is None:  # the TV a perfect imitator would get: fresh players of the population, as many rounds
+        with run.progress.phase("fresh players for the occupancy floor"):
+            frame, _ = generate_population(spec, settings.population, max(1, cfg.eval_rounds // cfg.rounds),
+                                           cfg.rounds, cfg.seed + 1)
+            fresh = validate_traces(frame, "fresh players")
+        metrics["occupancy_tv_floor"] = occupancy_distance(
+            state_action_pairs(fresh.obs, fresh.action), trainee_pairs)
+    (run.out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    print(pd.Series(metrics).to_string())
+    print(json.dumps(metrics))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+"""``python -m bpjax.study [overrides]``: a simulated between-subjects experiment (``bpjax.study.experiment``).
+
+Writes ``study.json``, ``report.md`` and ``study_ticks.png`` into the output folder and prints, last, one
+JSON line: per arm, the last round's ticks and share of suboptimal decisions with their 95% intervals.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from bpjax.config.cli import Run, command
+
+
+@dataclass
+class StudyPlan:
+    blocks: list         # experiment.Block
+    population: list
+    settings: Any        # experiment.StudySettings
+
+
+def validate(cfg: DictConfig) -> StudyPlan:
+    from bpjax.data.players import profiles_from_config
+    from bpjax.env.config import ConfigError, KitchenSpec
+    from bpjax.study.experiment import Block, StudySettings
+
+    kitchen = OmegaConf.to_container(cfg.kitchen, resolve=True)
+    blocks = []
+    for i, block in enumerate(OmegaConf.to_container(cfg.blocks, resolve=True)):
+        try:
+            spec = KitchenSpec.from_dict({**kitchen, "orders": block["orders"]})
+        except ConfigError as error:
+            raise ConfigError(f"blocks[{i}].{str(error).removeprefix('kitchen.')}") from None
+        blocks.append(Block(str(block["dish"]), spec, int(block["rounds"])))
+    if not blocks:
+        raise ConfigError("blocks: expected at least one block of rounds")
+    population = OmegaConf.to_container(cfg.population, resolve=True)
+    for block in blocks:
+        profiles_from_config(population, block.spec)
+    settings = StudySettings(trainees=cfg.trainees, arms=tuple(cfg.arms), pilot_players=cfg.pilot_players,
+                             pilot_rounds=cfg.pilot_rounds, strength=float(cfg.strength), penalty=float(cfg.penalty),
+                             prior_inflation=float(cfg.prior_inflation), seed=cfg.seed)
+    return StudyPlan(blocks, population, settings)
+
+
+@command("study", validate)
+def main(cfg: DictConfig, plan: StudyPlan, run: Run) -> None:
+    from bpjax.study.experiment import run_study
+    from bpjax.study.report import write_study
+
+    log_phase = _phases(run)
+    result = run_study(plan.blocks, plan.population, plan.settings, progress=log_phase)
+    log_phase(None)
+    payload = write_study(run.out, result)
+    summary = {arm: {k: data["by_round"][-1][k] for k in ("round", "dish", "ticks", "ticks_ci", "suboptimal_rate",
+                                                           "suboptimal_ci")}
+               for arm, data in payload["arms"].items()}
+    for arm, last in summary.items():
+        print(f"{arm:>13}: round {last['round']} ({last['dish']}) {last['ticks']:.2f} ticks {last['ticks_ci']}, "
+              f"suboptimal {last['suboptimal_rate']:.1%} {[f'{x:.1%}' for x in last['suboptimal_ci']]}")
+    print(json.dumps({"arms": summary, "seconds": payload["seconds"]}))
+
+
+def _phases(run: Run):
+    """run_study's progress messages as timed phases on stderr: each message closes the previous phase."""
+    current = []
+
+    def say(message: str | None) -> None:
+        if current:
+            current.pop().__exit__(None, None, None)
+        if message is not None:
+            phase = run.progress.phase(message)
+            phase.__enter__()
+            current.append(phase)
+    return say
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,156 @@
+"""The command lines' shared machinery (bpjax.config.cli): output folder first and last, records in the job
+log, progress on stderr (and off), --help per app, the compilation cache folder and its switches, no output
+folder left by a command that did nothing, the old module names."""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bpjax.config import progress as progress_module
+from bpjax.config.cli import remove_if_empty
+from bpjax.config.progress import Progress
+
+REPO = Path(__file__).resolve().parents[1]
+CONF = REPO / "conf"
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """This checkout's bpjax; no compilation-cache settings inherited from the test session."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JAX_COMPILATION_CACHE", "JAX_PERSISTENT",
+                                                                        "BPJAX_"))}
+    return {**env, "PYTHONPATH": str(REPO), **extra}
+
+
+def test_solve_prints_its_folder_first_and_last_logs_and_fills_the_cache(tmp_path):
+    """stderr starts and ends with the output folder; the job log holds the command, its phases and its end;
+    compiled programs land in the cache folder (BPJAX_CACHE_DIR), not the test session's."""
+    out, cache = tmp_path / "run", tmp_path / "cache"
+    result = subprocess.run([sys.executable, "-m", "bpjax.solve", "baselines.episodes=4", f"hydra.run.dir={out}"],
+                            capture_output=True, text=True, timeout=300, cwd=REPO,
+                            env=clean_env(BPJAX_CACHE_DIR=str(cache)))
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = result.stderr.strip().splitlines()
+    assert lines[0] == lines[-1] == f"output folder: {out}", result.stderr
+    log = (out / "solve.log").read_text()
+    assert "[bpjax.cli][INFO] - python -m bpjax.solve baselines.episodes=4" in log
+    assert "[bpjax.progress][INFO] - exact solve: " in log and "states" in log
+    assert "[bpjax.cli][INFO] - done in " in log
+    assert any((cache / "jax").iterdir())
+
+
+@pytest.mark.parametrize("env, expected", [
+    ({"BPJAX_CACHE_DIR": "/tmp/bpjax-cache-test"}, "/tmp/bpjax-cache-test/jax"),
+    ({"XDG_CACHE_HOME": "/tmp/xdg"}, "/tmp/xdg/bpjax/jax"),
+    ({"BPJAX_CACHE_DIR": "/tmp/a", "JAX_COMPILATION_CACHE_DIR": "/tmp/mine"}, "/tmp/mine"),  # the caller's wins
+    ({"BPJAX_CACHE_DIR": "/tmp/a", "BPJAX_COMPILATION_CACHE": "0"}, "None"),
+])
+def test_where_compiled_programs_go(env, expected):
+    script = ("from bpjax.config.cache import enable_compilation_cache; import os; folder = "
+              "enable_compilation_cache(); import jax; "
+              "print(folder, jax.config.jax_compilation_cache_dir, jax.config.jax_persistent_cache_min_compile_time_secs)")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                            env=clean_env(**env))
+    folder, jax_folder, min_compile_s = result.stdout.split()
+    assert folder == expected
+    if expected != "None":
+        assert jax_folder == expected and float(min_compile_s) == 0  # every program, however quick to compile
+    else:
+        assert jax_folder == "None"
+
+
+def help_of(*module: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", *module, "--help"], capture_output=True, text=True, timeout=120,
+                          cwd=REPO, env=clean_env())
+
+
+@pytest.mark.parametrize("module, options", [
+    (["bpjax.train"], [f"algo={'|'.join(['ppo', 'reinforce', 'reinforce_fast', 'reinforce_paper'])}"]),
+    (["bpjax.solve"], ["kitchen/scenario=", "baselines.episodes=256"]),
+    (["bpjax.data", "generate"], ["population=study|flawless", "n_players=40"]),
+    (["bpjax.imitation"], ["algo=forest|boosting|bc|gail", "held_out=0.25"]),
+    (["bpjax.play"], ["rounds=3", "port=8000"]),
+])
+def test_help_says_what_the_command_does(module, options):
+    """A purpose line, the main options with their current values, examples; no schema names."""
+    result = help_of(*module)
+    assert result.returncode == 0, result.stderr
+    text = result.stdout
+    assert text.startswith(f"python -m {' '.join(module)}: ")
+    assert "Examples:" in text and all(o in text for o in options), text
+    assert "_schema" not in text and "Powered by Hydra" not in text
+
+
+def test_help_options_name_every_group_option():
+    """The hand-written option lists in the help texts stay complete: every YAML option of the groups they list."""
+    groups = {"train": ["algo"], "imitate": ["population"], "traces": ["population"], "solve": ["kitchen/skills",
+              "kitchen/orders", "kitchen/scenario"]}
+    training = {"ppo", "reinforce", "reinforce_fast", "reinforce_paper"}
+    for app, names in groups.items():
+        text = (CONF / "hydra" / "help" / f"{app}.yaml").read_text()
+        for group in names:
+            options = sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+            if group == "algo":
+                options = [o for o in options if o in training]
+            assert f"{group}={'|'.join(o for o in options if o in text)}" in text or all(o in text for o in options), \
+                (app, group, [o for o in options if o not in text])
+
+
+def test_help_imports_no_jax():
+    """--help answers from the configs alone: no JAX import (the schemas derived from JAX code are stand-ins)."""
+    script = ("import runpy, sys\nsys.argv = ['bpjax.train', '--help']\ntry:\n    runpy.run_module('bpjax.train', "
+              "run_name='__main__')\nfinally:\n    print('jax' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=REPO,
+                            env=clean_env())
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_the_old_module_names_still_answer(tmp_path):
+    usage = subprocess.run([sys.executable, "-m", "bpjax.traces"], capture_output=True, text=True, timeout=120,
+                           cwd=REPO, env=clean_env())
+    assert usage.returncode == 2
+    assert usage.stderr == "usage: python -m bpjax.traces {generate} [overrides] (--help for each)\n"
+    old = help_of("bpjax.imitate")
+    assert old.returncode == 0 and old.stdout.startswith("python -m bpjax.imitation: ")
+
+
+def test_remove_if_empty_keeps_results_and_prunes_empty_parents(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    done = tmp_path / "outputs" / "day" / "done"
+    (done / ".hydra").mkdir(parents=True)
+    (done / "metrics.json").write_text("{}")
+    failed = tmp_path / "outputs" / "other-day" / "failed"
+    (failed / ".hydra").mkdir(parents=True)
+    (failed / ".hydra" / "config.yaml").write_text("seed: 0\n")
+    (failed / "train.log").write_text("")
+    assert not remove_if_empty(done) and (done / "metrics.json").exists()
+    assert remove_if_empty(failed)
+    assert not (tmp_path / "outputs" / "other-day").exists() and (tmp_path / "outputs" / "day").exists()
+
+
+def test_progress_shows_long_phases_only_and_can_be_off(monkeypatch, caplog):
+    monkeypatch.setattr(progress_module, "QUIET_S", 0.05)
+    monkeypatch.setattr(progress_module, "PIPE_EVERY_S", 0.05)
+    counted = iter(range(10**6))
+    shown, quiet, off = io.StringIO(), io.StringIO(), io.StringIO()
+    with caplog.at_level(logging.INFO, logger="bpjax.progress"):
+        with Progress(True, shown).phase("solve", lambda: next(counted), "states"):
+            time.sleep(0.3)
+        with Progress(True, quiet).phase("quick"):
+            pass
+        with Progress(False, off).phase("silent"):
+            time.sleep(0.3)
+    lines = shown.getvalue().splitlines()
+    assert len(lines) >= 3 and all(line.startswith("solve: ") for line in lines)
+    assert " states, " in lines[0] and lines[-1].startswith("solve: done in ")
+    assert quiet.getvalue() == "" and off.getvalue() == ""
+    timings = [r.getMessage() for r in caplog.records]
+    assert [t.split(":")[0] for t in timings] == ["solve", "quick", "silent"]  # the job log has them all
