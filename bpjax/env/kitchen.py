@@ -204,9 +204,14 @@ class Kitchen:
         available = self._available_at(state.tick, done, in_progress, params)
         slot_sets = jnp.stack([available.store(), in_progress.store(), (done & Bits.load(params.real)).store()])
         slot_sets = bitset.materialise(slot_sets)  # [3, words], once, not once per slot feature
-        slots = jnp.swapaxes(bitset.unpack_bits(slot_sets, self.n_slots), 0, 1)  # [S, 3]
-        held_type = jnp.stack([jnp.stack([(h & Bits.load(params.type_slots[k])).any() for k in range(self.n_types)])
-                               for h in held])  # [W, K]
+        # slot-major shifts of each word ([S, 3] directly: no transpose of a [3, S] unpacking)
+        slots = jnp.concatenate(
+            [jnp.right_shift(slot_sets[None, :, i],
+                             jnp.arange(min(bitset.WORD_BITS, self.n_slots - bitset.WORD_BITS * i),
+                                        dtype=jnp.uint32)[:, None]) & 1
+             for i in range(self.n_words)], axis=0)  # [S, 3]
+        held_stored = jnp.stack([h.store() for h in held])  # [W, words]
+        held_type = ((held_stored[:, None, :] & params.type_slots[None, :, :]) != 0).any(axis=-1)  # [W, K]
         workers = jnp.concatenate([(~busy)[:, None], held_type], axis=1).astype(jnp.float32)
         ticks_left = jnp.where(busy, state.worker_until - state.tick, 0).astype(jnp.float32)[:, None]
         return jnp.concatenate([slots.reshape(-1).astype(jnp.float32),
