@@ -25,7 +25,10 @@ CASES = (
        (("kitchen/orders=pasta_mix", "kitchen.handoff=0"), 300),
        (("kitchen/orders=pasta_mix", "kitchen.handoff=2"), 300),
        (("kitchen/scenario=understaffed", "kitchen.max_ticks=12"), 300),  # many truncated rounds
-       (("kitchen/orders=arrivals", "kitchen.max_ticks=9"), 300)]
+       (("kitchen/orders=arrivals", "kitchen.max_ticks=9"), 300),
+       # every tick at its ceiling (MAX_TICKS): horizon, hand-off and skills of 10,000 ticks, no overflow
+       (("kitchen/orders=arrivals", "kitchen.max_ticks=10000", "kitchen.handoff=10000",
+         "kitchen.skills.chef=[10000,10000,10000]", "kitchen.orders.3.arrival=9999"), 100)]
 )
 
 
