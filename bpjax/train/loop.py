@@ -85,7 +85,7 @@ def env_mesh(env_batch: int, devices: list | None = None) -> jax.sharding.Mesh |
 class TrainRun:
     name: str
     network: Any
-    states: TrainState                 # batched over seeds
+    states: TrainState                 # batched over runs (seeds; kitchen-major x seeds for a population)
     history: dict[str, np.ndarray]     # metric -> [runs, updates]
     updates_done: int
     resumed_from: int | None           # update the run continued from, when resumed
