@@ -60,6 +60,14 @@ def validate(cfg: DictConfig) -> PipelineSettings:
         if traces.spec is None:
             raise ConfigError("traces: rounds of several kitchens; run one kitchen at a time")
         spec = traces.spec
+    if cfg.players is not None:
+        known = (set(traces.frame["player_id"]) if traces is not None
+                 else {f"p{i:04d}" for i in range(cfg.n_players)})  # the generated players' ids
+        missing = [p for p in cfg.players if p not in known]
+        if not cfg.players or missing:
+            sample = ", ".join(sorted(known)[:5]) + (", ..." if len(known) > 5 else "")
+            raise ConfigError(f"players: {', '.join(map(repr, missing)) or 'an empty list'} "
+                              f"{'is' if len(missing) == 1 else 'are'} not among the traces' players ({sample})")
     learner = learner_settings(cfg, learner_type(cfg.imitation), cfg.imitation)
     env, env_params = make_kitchen(spec)
     try:  # the learner's own checks, before any work
@@ -102,11 +110,14 @@ def main(cfg: DictConfig, settings: PipelineSettings, run: Run) -> None:
     if not traces.rounds["complete"].any():
         raise TraceError("traces: no complete round to rank players by")
     bottom, per_player = traces.bottom_players(cfg.bottom_quantile)
+    if cfg.players is not None:  # named players instead (their complete rounds may be none yet)
+        bottom = set(cfg.players)
     subset = traces.of_players(bottom)
     n_decisions = len(subset.action)
-    print(f"{len(bottom)} of {len(per_player)} players in the bottom {cfg.bottom_quantile:.0%} "
-          f"(mean ticks {per_player[list(bottom)].mean():.2f} vs {per_player.mean():.2f} overall); "
-          f"{n_decisions} decisions")
+    which = "named" if cfg.players is not None else f"in the bottom {cfg.bottom_quantile:.0%}"
+    ranked = per_player[[p for p in bottom if p in per_player.index]]
+    print(f"{len(bottom)} of {per_player.size} players {which} "
+          f"(mean ticks {ranked.mean():.2f} vs {per_player.mean():.2f} overall); {n_decisions} decisions")
     # 2. pi_H (shrunk toward everyone's policy where the bottom's data is thin); pi* and Q
     def learner():
         return make_policy(cfg.imitation, env, env_params, seed=cfg.seed, **settings.learner)
@@ -129,14 +140,15 @@ def main(cfg: DictConfig, settings: PipelineSettings, run: Run) -> None:
     report = mine_tips(subset, spec, env, env_params, optimum, trainee_policy, settings.tips,
                        phase=run.progress.phase)
     shrunk = isinstance(trainee_policy, ShrunkPolicy)
-    trainees = {"players": sorted(bottom), "n_players": len(per_player), "bottom_quantile": cfg.bottom_quantile,
+    trainees = {"players": sorted(bottom), "n_players": len(per_player),
+                "bottom_quantile": None if cfg.players is not None else cfg.bottom_quantile,
                 "decisions": n_decisions, "decision_ticks": report.n_ticks, "rounds": report.n_rounds,
                 "mean_ticks": round(report.trainee_ticks, 3), "policy": cfg.imitation,
                 "shrinkage": cfg.shrinkage if shrunk else 0,
                 "policy_simulated_ticks": round(report.control["ticks"], 3),
                 "policy_simulated_suboptimal": round(report.control["suboptimal"], 4),
-                "summary": f"{len(per_player)} players; the bottom {cfg.bottom_quantile:.0%} ({len(bottom)} players, "
-                           f"mean {per_player[list(bottom)].mean():.2f} ticks, {report.n_ticks} decision ticks) "
+                "summary": f"{len(per_player)} players; the {which.removeprefix('in the ')} ({len(bottom)} players, "
+                           f"mean {ranked.mean():.2f} ticks, {report.n_ticks} decision ticks) "
                            f"were fitted with `{cfg.imitation}`"
                            + (f", shrunk toward all {len(per_player)} players' policy (strength {cfg.shrinkage:g} "
                               "decisions per state)." if shrunk else ".")}

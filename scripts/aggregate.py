@@ -1,12 +1,14 @@
 """``python scripts/aggregate.py MULTIRUN_DIR [--out DIR]`` — one table and plots over a Hydra sweep.
 
-A run is a job folder holding ``metrics.json`` (``python -m bpjax.train``) or ``tips.json``
-(``python -m bpjax.pipeline``) next to Hydra's ``.hydra/overrides.yaml``. Writes into MULTIRUN_DIR (or --out):
+A run is a job folder holding ``metrics.json`` (``python -m bpjax.train``), ``tips.json``
+(``python -m bpjax.pipeline``) or ``study.json`` (``python -m bpjax.study``) next to Hydra's
+``.hydra/overrides.yaml``. Writes into MULTIRUN_DIR (or --out):
 
 - ``sweep.csv`` and ``sweep.md``: one row per run, the swept overrides as columns, then the run's results
-  (training: greedy / optimal ticks, the lower bound, gap, reached_optimum, wall_s, ...; pipeline: top tip,
-  its score and simulated gain); a training job of several kitchens (``n_kitchens``) gives one row per
-  kitchen (its ``skills_seed``, its optimum and its seeds' greedy ticks; the job's wall time on each);
+  (training: greedy / optimal ticks, the lower bound, gap, reached_optimum, wall_s, ...; pipeline: the #1
+  recommended tip, its score and simulated gain; study: per arm, the last round's ticks and share of
+  suboptimal decisions); a training job of several kitchens (``n_kitchens``) gives one row per kitchen (its
+  ``skills_seed``, its optimum and its seeds' greedy ticks; the job's wall time on each);
 - ``ticks.png`` (training runs): the exact optimum next to the learned greedy ticks (median over the job's
   vmapped seeds, whiskers to the best and worst seed) for every swept configuration;
 - ``tip_ranks.png`` and ``tip_stability.csv`` (pipeline runs swept over ``seed``): the rank of each top tip
@@ -27,6 +29,8 @@ TRAIN_COLUMNS = ["algorithm", "scenario", "skills_seed", "n_kitchens", "n_seeds"
                  "lower_bound_ticks", "greedy_ticks_median", "greedy_ticks_best", "greedy_ticks_worst", "gap",
                  "reached_optimum", "wall_s", "env_steps_per_s", "devices", "resumed_from"]
 PIPELINE_COLUMNS = ["top_tip", "top_score", "top_simulated_gain", "ranked_tips"]
+STUDY_ARMS = ("control", "static", "personalised", "dynamic")
+STUDY_COLUMNS = [f"{arm}_{what}" for arm in STUDY_ARMS for what in ("ticks", "suboptimal")]
 
 
 class SweepError(ValueError):
@@ -62,10 +66,30 @@ def _train_rows(metrics: dict) -> list[dict]:
     return rows
 
 
-def _pipeline_row(tips: list[dict]) -> dict:
-    top = tips[0] if tips else {}
+def _pipeline_row(tips: dict) -> dict:
+    recommended = tips["recommended"]
+    top = recommended[0] if recommended else {}
     return {"kind": "pipeline", "top_tip": top.get("text"), "top_score": top.get("score"),
-            "top_simulated_gain": top.get("simulated_gain"), "ranked_tips": json.dumps([t["text"] for t in tips])}
+            "top_simulated_gain": top.get("simulated_gain"),
+            "ranked_tips": json.dumps([t["text"] for t in recommended])}
+
+
+def _study_row(study: dict) -> dict:
+    """The last round of every arm: mean ticks and share of suboptimal decision ticks."""
+    row = {"kind": "study"}
+    for arm, data in study["arms"].items():
+        last = data["by_round"][-1]
+        row[f"{arm}_ticks"], row[f"{arm}_suboptimal"] = last["ticks"], last["suboptimal_rate"]
+    return row
+
+
+def _rows(job: Path) -> list[dict]:
+    """The job's rows: one per kitchen of a training job, else one."""
+    if (job / "metrics.json").exists():
+        return _train_rows(json.loads((job / "metrics.json").read_text()))
+    if (job / "study.json").exists():
+        return [_study_row(json.loads((job / "study.json").read_text()))]
+    return [_pipeline_row(json.loads((job / "tips.json").read_text()))]
 
 
 def collect_runs(sweep: Path) -> pd.DataFrame:
@@ -73,33 +97,31 @@ def collect_runs(sweep: Path) -> pd.DataFrame:
     if not sweep.is_dir():
         raise SweepError(f"{sweep}: not a folder")
     rows, override_keys = [], {}
-    for marker in sorted({*sweep.rglob("metrics.json"), *sweep.rglob("tips.json")}):
+    for marker in sorted({*sweep.rglob("metrics.json"), *sweep.rglob("tips.json"), *sweep.rglob("study.json")}):
         job = marker.parent
         if any(row["job"] == str(job.relative_to(sweep)) for row in rows):
             continue  # a job with both files is listed once
-        metrics = job / "metrics.json"
         try:
-            results = (_train_rows(json.loads(metrics.read_text())) if metrics.exists()
-                       else [_pipeline_row(json.loads((job / "tips.json").read_text()))])
+            results = _rows(job)
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
             raise SweepError(f"{marker}: not a finished run's output ({type(error).__name__}: {error})") from None
         overrides = _overrides(job)
         override_keys.update(dict.fromkeys(overrides))
         rows.extend({"job": str(job.relative_to(sweep)), **overrides, **result} for result in results)
     if not rows:
-        raise SweepError(f"{sweep}: no runs (no job folder with metrics.json or tips.json); "
+        raise SweepError(f"{sweep}: no runs (no job folder with metrics.json, tips.json or study.json); "
                          f"pass the sweep's folder, e.g. multirun/<date>/<time>")
     frame = pd.DataFrame(rows)
     swept = [c for c in override_keys if frame[c].nunique(dropna=False) > 1]
     fixed = [c for c in override_keys if c not in swept]
-    result_columns = [c for c in ("kind", *TRAIN_COLUMNS, *PIPELINE_COLUMNS)
+    result_columns = [c for c in ("kind", *TRAIN_COLUMNS, *PIPELINE_COLUMNS, *STUDY_COLUMNS)
                       if c in frame.columns and c not in override_keys]  # e.g. n_seeds: the override's column
     return frame[["job", *swept, *fixed, *result_columns]].dropna(axis=1, how="all")
 
 
 def swept_columns(frame: pd.DataFrame) -> list[str]:
     """Override columns whose value differs between runs."""
-    results = {"job", "kind", *TRAIN_COLUMNS, *PIPELINE_COLUMNS}
+    results = {"job", "kind", *TRAIN_COLUMNS, *PIPELINE_COLUMNS, *STUDY_COLUMNS}
     return [c for c in frame.columns if c not in results and frame[c].nunique(dropna=False) > 1]
 
 

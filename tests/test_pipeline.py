@@ -75,3 +75,27 @@ def test_flawless_trainees_get_no_tip_and_the_pipeline_says_so(tmp_path):
     tips = json.loads((tmp_path / "tips.json").read_text())
     assert tips["recommended"] == [] and tips["message"] == "no tip found that helps these trainees"
     assert "No tip recommended: no tip found that helps these trainees" in result.stdout
+
+
+@pytest.mark.slow
+def test_players_mines_for_the_named_players_only(tmp_path):
+    """`players=[...]` (e.g. one participant of the game) replaces the bottom quantile: π_H is fitted on exactly
+    their decisions, and tips.json says whose they were."""
+    run_pipeline(tmp_path, "players=[p0001,p0004]", "n_players=8", "rounds=2", "tips.simulate=2",
+                 "tips.eval_trainees=4", "tips.rule_lists=false")
+    trainees = json.loads((tmp_path / "tips.json").read_text())["trainees"]
+    import pandas as pd
+
+    frame = pd.read_parquet(tmp_path / "traces.parquet")
+    assert trainees["players"] == ["p0001", "p0004"] and trainees["bottom_quantile"] is None
+    assert trainees["decisions"] == int(frame["player_id"].isin(["p0001", "p0004"]).sum())
+    assert "the named (2 players" in trainees["summary"]
+
+
+def test_an_unknown_player_is_one_line_before_any_work(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "bpjax.pipeline", f"hydra.run.dir={tmp_path}",
+                             "players=[p0001,nobody]", "n_players=4"], capture_output=True, text=True,
+                            timeout=300, cwd=REPO)
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1].startswith("ConfigError: players: 'nobody' is not among")
+    assert not (tmp_path / "traces.parquet").exists()

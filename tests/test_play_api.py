@@ -263,7 +263,7 @@ def test_rounds_left_in_play_are_incomplete_after_restart(tmp_path):
         view = post(client, "join", participant_id="p").json()
         assert "secret" not in view   # a secret is given once, at the first join
         assert view["phase"] == "between" and view["next"] == {"stage": "study", "round": 2, "of": 2,
-                                                                "completed": 0, "tip": None}
+                                                                "completed": 0, "tip": None, "tip_pending": False}
         assert view["summary"]["status"] == "incomplete"
         view = play(client, "p", post(client, "start", participant_id="p").json())
         assert view["phase"] == "between" and view["next"]["round"] == 3   # 2 complete rounds are needed
@@ -324,7 +324,8 @@ def test_finished_participant_is_refused_and_tip_only_in_study_rounds(tmp_path):
         view = post(client, "join", participant_id="p").json()
         assert view["next"]["tip"] is None
         view = play(client, "p", post(client, "start", participant_id="p").json())
-        assert view["next"] == {"stage": "study", "round": 1, "of": 1, "completed": 0, "tip": "Chop first."}
+        assert view["next"] == {"stage": "study", "round": 1, "of": 1, "completed": 0, "tip": "Chop first.",
+                                "tip_pending": False}
         view = play(client, "p", post(client, "start", participant_id="p").json())
         assert view["phase"] == "finished"
         response = post(client, "start", participant_id="p")

@@ -1,6 +1,7 @@
 """End to end in a real browser: `python -m bpjax.play` serves, headless Chromium plays a practice round and a
 study round by clicking (one subtask dragged), and the trace file replays to the ticks the page showed. The
-study round is played in a second tab, which gets in only with the resume code the first tab showed.
+study round is played in a second tab, which gets in only with the resume code the first tab showed. In a
+personalised session, the banner shows the tip chosen for the participant from their own rounds.
 
 Uses the system's chromium (Debian package `chromium`, which `.ci/run` installs) through Playwright; skipped
 only where no chromium exists, and never where BPJAX_REQUIRE_BROWSER=1 (CI)."""
@@ -31,7 +32,7 @@ def game(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("play_run")
     tips = run_dir / "tips.json"
     tips.write_text(json.dumps({"recommended": [{"rank": 1, "text": TIP, "simulated_gain": 5.0}]}))
-    with launched(run_dir, "rounds=1", "practice_rounds=1", "tip.show=true", f"tip.file={tips}") as (url, process):
+    with launched(run_dir, "rounds=1", "practice_rounds=1", "tip.mode=static", f"tip.file={tips}") as (url, process):
         yield url, run_dir / "traces", process
 
 
@@ -116,4 +117,56 @@ def test_a_person_plays_in_chromium_and_the_trace_replays(game):
         assert traces.rounds["ticks"].tolist() == [ticks] and traces.rounds["complete"].all()
     assert study_log[0][1] != "" and study_log[1] == (study_log[0][0], "", -1)   # the dragged assignment
     status = json.loads((traces_dir / "e2e-1.status.json").read_text())
-    assert [r["status"] for r in status["rounds"]] == ["complete", "complete"] and status["tip"] == TIP
+    assert [(r["status"], r["tip"]) for r in status["rounds"]] == [("complete", None), ("complete", TIP)]
+    assert status["tip_mode"] == "static"
+
+
+def play_decisions(page, decisions, names) -> None:
+    """Play a round as scripted (tick, worker index or -1, slot): click the subtask, then the worker; or
+    Next tick."""
+    for tick, worker, slot in decisions:
+        assert page.inner_text("#tick") == f"Tick #{tick + 1}/50"
+        version = page.get_attribute("body", "data-version")
+        if worker < 0:
+            page.click("#next-tick")
+        else:
+            page.click(f"button.subtask[data-slot='{slot}']")
+            page.click(f".worker[data-worker='{names[worker]}']")
+        page.wait_for_function(f"document.body.dataset.version !== '{version}'", timeout=10_000)
+    assert page.get_attribute("body", "data-phase") == "between"
+
+
+def test_a_personalised_session_shows_each_participant_their_own_tip(tmp_path):
+    """Tip.mode=personalised: two rounds in which the server cooks whenever it can; before the third, the
+    banner shows the tip chosen for this participant (its habit's), not the population's #1 of round 1."""
+    from playwright.sync_api import sync_playwright
+
+    from bpjax.solve.solver import ExactSolver
+    from bpjax.tips.optimum import ExactOptimum
+    from tests.play_tips import habitual_round, study_kitchen, write_inputs
+
+    tips, traces = write_inputs(tmp_path)
+    spec = study_kitchen()
+    decisions = habitual_round(spec, ExactOptimum(ExactSolver(spec)), "server", "cook")
+    names = [w.name for w in spec.workers]
+    banner = "document.getElementById('tip').textContent.startsWith('Tip: ')"
+    with launched(tmp_path, "rounds=3", "practice_rounds=0", "tip.mode=personalised", f"tip.file={tips}",
+                  f"tip.traces={traces}") as (url, process), sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+        page = browser.new_page(viewport={"width": 1100, "height": 720})
+        page.goto(url + "?participant=e2e-tips")
+        shown = []
+        for _ in range(3):
+            page.wait_for_selector("body[data-phase=between]")
+            page.wait_for_function(banner, timeout=60_000)   # "Choosing a tip …" until it is chosen
+            announced = page.inner_text("#tip")
+            page.click("#continue")
+            page.wait_for_selector("body[data-phase=playing]")
+            assert page.inner_text("#tip") == announced
+            shown.append(announced.removeprefix("Tip: "))
+            if len(shown) < 3:
+                play_decisions(page, decisions, names)
+        browser.close()
+    status = json.loads((tmp_path / "traces" / "e2e-tips.status.json").read_text())
+    assert [r["tip"] for r in status["rounds"]] == shown
+    assert shown[0] == "The chef should never plate." and shown[2] == "The server should never cook.", shown

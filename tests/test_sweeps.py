@@ -73,7 +73,7 @@ def test_tips_group_sets_the_ranking_and_rule_lists():
     assert {o: (s.rank_by, s.rule_lists) for o, s in settings.items()} == {
         "algorithm": ("algorithm", False), "baseline": ("baseline", False), "brl": ("algorithm", True)}
     assert compose_config([], config_name="pipeline").tips.rule_lists  # the default report is unchanged
-    assert all(s.top == 5 for s in settings.values())  # the pipeline's shared tip settings still apply
+    assert all(s.simulate == 10 for s in settings.values())  # the pipeline's shared tip settings still apply
 
 
 @pytest.mark.parametrize("launcher", options("hydra/launcher"))
@@ -212,7 +212,7 @@ def test_aggregate_rejects_a_folder_without_runs(tmp_path):
                             capture_output=True, text=True, env=env_with_root(), timeout=60)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [f"SweepError: {tmp_path}: no runs (no job folder with "
-                                                  "metrics.json or tips.json); pass the sweep's folder, e.g. "
+                                                  "metrics.json, tips.json or study.json); pass the sweep's folder, e.g. "
                                                   "multirun/<date>/<time>"]
 
 
@@ -264,8 +264,8 @@ def test_aggregate_measures_tip_ranking_stability_across_seeds(tmp_path):
         job = tmp_path / str(number)
         (job / ".hydra").mkdir(parents=True)
         (job / ".hydra" / "overrides.yaml").write_text(f"- seed={seed}\n- tips={tips}\n")
-        (job / "tips.json").write_text(json.dumps(
-            [{"rank": i + 1, "text": t, "score": 3.0 - i, "simulated_gain": 1.0} for i, t in enumerate(ranked)]))
+        (job / "tips.json").write_text(json.dumps({"recommended": [
+            {"rank": i + 1, "text": t, "score": 3.0 - i, "simulated_gain": 1.0} for i, t in enumerate(ranked)]}))
     result = subprocess.run([sys.executable, str(ROOT / "scripts" / "aggregate.py"), str(tmp_path)],
                             capture_output=True, text=True, env=env_with_root(), timeout=120)
     assert result.returncode == 0, result.stderr
@@ -279,3 +279,23 @@ def test_aggregate_measures_tip_ranking_stability_across_seeds(tmp_path):
     assert stability.loc["baseline", "modal_top_tip"] == "B"
     assert stability.loc["baseline", "top_tip_agreement"] == pytest.approx(2 / 3)
     assert (tmp_path / "tip_ranks.png").stat().st_size > 0
+
+
+def test_aggregate_reads_study_runs(tmp_path):
+    """Study job folders (study.json): one row per job with each arm's last-round ticks and suboptimal share."""
+    for number, seed in enumerate((0, 1)):
+        job = tmp_path / str(number)
+        (job / ".hydra").mkdir(parents=True)
+        (job / ".hydra" / "overrides.yaml").write_text(f"- seed={seed}\n")
+        arms = {arm: {"by_round": [{"round": 1, "ticks": 20.0 + i, "suboptimal_rate": 0.1 * i},
+                                   {"round": 2, "ticks": 19.0 + i + seed, "suboptimal_rate": 0.05 * i}]}
+                for i, arm in enumerate(("control", "static", "personalised", "dynamic"))}
+        (job / "study.json").write_text(json.dumps({"arms": arms}))
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "aggregate.py"), str(tmp_path)],
+                            capture_output=True, text=True, env=env_with_root(), timeout=120)
+    assert result.returncode == 0, result.stderr
+    import pandas as pd
+
+    table = pd.read_csv(tmp_path / "sweep.csv")
+    assert list(table["kind"]) == ["study", "study"] and list(table["seed"]) == [0, 1]
+    assert list(table["static_ticks"]) == [20.0, 21.0] and list(table["dynamic_suboptimal"]) == pytest.approx([0.15] * 2)

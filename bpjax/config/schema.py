@@ -225,9 +225,16 @@ class JoinLimitSchema:
 
 @dataclass
 class TipSchema:
-    show: bool = False             # show a tip banner during the study rounds
-    file: Optional[str] = None     # a tips.json written by `python -m bpjax.pipeline`
-    rank: int = setting(1, low=1, high=10_000)  # which of its tips (its "rank" field)
+    """The game's tips (docs/play-tips.md); the mode names and what each mode needs are checked by
+    bpjax.play.cli."""
+
+    mode: str = "none"             # none | static | personalised | dynamic
+    file: Optional[str] = None     # a tips.json written by `python -m bpjax.pipeline` (every mode but none)
+    rank: int = setting(1, low=1, high=10_000)  # static: which of its tips (its "rank" field)
+    traces: Optional[str] = None   # personalised / dynamic: the traces tips.json was mined from
+    wait_s: float = setting(30.0, low=0, high=3600, low_open=True)  # a round waits this long for its tip
+    seed: int = setting(0, low=0, high=MAX_SEED)  # the chooser's (the dynamic mode's draws)
+    show: bool = False             # the older spelling of mode=static
 
 
 def seed_field() -> Any:
@@ -320,6 +327,7 @@ def _primary(player: Any) -> dict[str, type]:
         n_players: int = setting(40, low=1, high=MAX_PLAYERS)
         rounds: int = setting(5, low=1, high=MAX_ROUNDS)
         bottom_quantile: float = setting(0.25, low=0, high=1, low_open=True)
+        players: Optional[List[str]] = None   # mine for these player ids instead of the bottom quantile
         imitation: str = MISSING  # ${algo.name}
         shrinkage: float = setting(5.0, low=0, high=1e9)
         qvalues: str = "auto"     # auto | exact | monte_carlo

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import math
 import os
 import re
 import signal
@@ -28,13 +29,14 @@ from bpjax.data.traces import shown
 from bpjax.env.config import ConfigError, KitchenSpec
 from bpjax.play.game import GameSetup
 from bpjax.play.guard import Guard
+from bpjax.play.tips import MODES
 
 MAX_ROUNDS = 100   # rounds (and practice rounds) per participant
 
 
-def load_tip(path: str | Path, rank: int) -> dict:
-    """The recommended tip with `rank` in a pipeline's ``tips.json`` (its entry: text, simulated gain, …);
-    ConfigError naming the problem. Only recommended tips (checked by simulation) can be shown."""
+def read_tips_file(path: str | Path) -> dict:
+    """A pipeline's ``tips.json`` as read; ConfigError naming ``tip.file`` unless it has a list of
+    recommended tips, each with its text."""
     try:
         tips = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
@@ -42,12 +44,75 @@ def load_tip(path: str | Path, rank: int) -> dict:
     recommended = tips.get("recommended") if isinstance(tips, dict) else None
     if not isinstance(recommended, list) or not all(isinstance(t, dict) and "text" in t for t in recommended):
         raise ConfigError(f"tip.file: {path} is not a pipeline's tips.json (no 'recommended' list of tips)")
+    return tips
+
+
+def load_tip(path: str | Path, rank: int) -> dict:
+    """The recommended tip with `rank` in a pipeline's ``tips.json`` (its entry: text, simulated gain, …);
+    ConfigError naming the problem. Only recommended tips (checked by simulation) can be shown."""
+    tips = read_tips_file(path)
+    recommended = tips["recommended"]
     if not recommended:
         raise ConfigError(f"tip.file: {path} recommends no tip ({tips.get('message') or 'none helped'})")
     ranks = [t.get("rank", i + 1) for i, t in enumerate(recommended)]
     if rank not in ranks:
         raise ConfigError(f"tip.rank: no recommended tip of rank {rank} in {path} (ranks {ranks})")
     return recommended[ranks.index(rank)]
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def load_chooser(mode: str, spec: KitchenSpec, path: str | Path, traces: str | Path, seed: int):
+    """The tip chooser of `mode` (personalised, dynamic) for the study kitchen `spec`: the population's tips of
+    ``tips.json`` at `path`, the population's habits from `traces` (what it was mined from). Every recommended
+    tip is checked first, so a problem is one ConfigError naming ``tip.file`` or ``tip.traces``."""
+    from bpjax.data.traces import TraceError
+    from bpjax.study.chooser import chooser_from_files
+    from bpjax.tips.candidates import tip_from_json
+
+    for i, entry in enumerate(read_tips_file(path)["recommended"]):
+        where = f"tip.file: {path}, recommended tip {entry.get('rank', i + 1)}"
+        try:
+            tip_from_json(entry, spec)
+        except ValueError as error:
+            raise ConfigError(f"{where}: {error} (was it mined in another kitchen than the game's?)") from None
+        ci = entry.get("simulated_gain_ci")
+        if not _number(entry.get("simulated_gain")) or not (isinstance(ci, list) and len(ci) == 2
+                                                            and all(map(_number, ci))):
+            raise ConfigError(f"{where}: needs its simulated_gain and simulated_gain_ci (the chooser's prior)")
+    if not Path(traces).exists():
+        raise ConfigError(f"tip.traces: {traces} not found")
+    try:
+        return chooser_from_files(mode, spec, path, traces, seed)
+    except TraceError as error:
+        raise ConfigError(f"tip.traces: {error}") from None
+    except ValueError as error:  # chooser_from_files names its setting
+        message = str(error)
+        raise ConfigError(message if message.startswith("tip.") else f"tip.traces: {message}") from None
+
+
+def tip_from_config(cfg: DictConfig, study: KitchenSpec) -> tuple[str | None, object]:
+    """The tip settings: (the static tip's text, the chooser of the personalised / dynamic mode); both None
+    for no tip. ConfigError naming the setting."""
+    mode = cfg.tip.mode
+    if mode not in MODES:
+        raise ConfigError(f"tip.mode: expected one of {', '.join(MODES)}, got {shown(mode)}")
+    if cfg.tip.show:  # the older spelling of tip.mode=static
+        if mode not in ("none", "static"):
+            raise ConfigError(f"tip.show: true means tip.mode=static; leave it out with tip.mode={mode}")
+        mode = "static"
+    if mode == "none":
+        return None, None
+    if cfg.tip.file is None:
+        raise ConfigError(f"tip.file: tip.mode={mode} needs a tips.json (tip.file=PATH)")
+    if mode == "static":
+        return str(load_tip(cfg.tip.file, cfg.tip.rank)["text"]), None
+    if cfg.tip.traces is None:
+        raise ConfigError(f"tip.traces: tip.mode={mode} needs the traces tip.file was mined from "
+                          "(tip.traces=PATH: a trace file, or the game's traces folder of an earlier wave)")
+    return None, load_chooser(mode, study, cfg.tip.file, cfg.tip.traces, cfg.tip.seed)
 
 
 def _integer(name: str, value, lo: int, hi: int) -> int:
@@ -57,7 +122,8 @@ def _integer(name: str, value, lo: int, hi: int) -> int:
 
 
 def setup_from_config(cfg: DictConfig, out_dir: Path) -> GameSetup:
-    """Validate the play config (kitchens, rounds, tip) into a :class:`GameSetup`."""
+    """Validate the play config (kitchens, rounds, tip) into a :class:`GameSetup` (for the personalised and
+    dynamic modes this builds the tip chooser: the study kitchen's exact solution, the population's habits)."""
     _integer("rounds", cfg.rounds, 1, MAX_ROUNDS)
     _integer("practice_rounds", cfg.practice_rounds, 0, MAX_ROUNDS)
     study = KitchenSpec.from_dict(cfg.kitchen)
@@ -65,12 +131,8 @@ def setup_from_config(cfg: DictConfig, out_dir: Path) -> GameSetup:
         practice = KitchenSpec.from_dict(cfg.practice_kitchen) if cfg.practice_rounds else None
     except ConfigError as error:
         raise ConfigError(f"practice_{error}") from None
-    tip = None
-    if cfg.tip.show:
-        if cfg.tip.file is None:
-            raise ConfigError("tip.file: tip.show=true needs a tips.json (tip.file=PATH)")
-        tip = str(load_tip(cfg.tip.file, cfg.tip.rank)["text"])
-    return GameSetup(study, cfg.rounds, out_dir, practice, cfg.practice_rounds, tip)
+    tip, chooser = tip_from_config(cfg, study)
+    return GameSetup(study, cfg.rounds, out_dir, practice, cfg.practice_rounds, tip, chooser, float(cfg.tip.wait_s))
 
 
 def guard_from_config(cfg: DictConfig) -> Guard:
@@ -116,7 +178,8 @@ def launched(run_dir: str | Path, *overrides: str, timeout_s: float = 120) -> It
 
 
 def validate(cfg: DictConfig) -> tuple[GameSetup, Guard]:
-    return setup_from_config(cfg, Path(cfg.out_dir)), guard_from_config(cfg)  # placed under the output folder
+    guard = guard_from_config(cfg)   # first: quick, while a tip chooser takes seconds to build
+    return setup_from_config(cfg, Path(cfg.out_dir)), guard  # placed under the output folder
 
 
 @command("play", validate, errors=(OSError, OverflowError))
@@ -130,7 +193,8 @@ def main(cfg: DictConfig, settings: tuple[GameSetup, Guard], run: Run) -> None:
     sock = bind(str(cfg.host), int(cfg.port))  # bound first: port=0 picks a free port, the URL names it
     setup.out_dir.mkdir(parents=True, exist_ok=True)
     (setup.out_dir / "session.json").write_text(json.dumps(
-        {"config": OmegaConf.to_container(cfg, resolve=True), "tip_text": setup.tip}, indent=1))
+        {"config": OmegaConf.to_container(cfg, resolve=True), "tip_mode": setup.tip_mode, "tip_text": setup.tip},
+        indent=1))
     print(f"Kitchen game: {url_of(sock)}   traces: {setup.out_dir}   (Ctrl-C stops)", flush=True)
     # the bound address is served too (0.0.0.0 included: a browser on this machine may open the printed URL)
     address = urlsplit(url_of(sock)).netloc

@@ -11,7 +11,11 @@ as a new participant returns a random secret (once; only its digest is kept), an
 that participant must present it.
 
 Files, in the output folder: ``<participant>.csv`` (study rounds), ``practice/<participant>.csv`` (practice
-rounds: another kitchen, so the study folder reads as one kitchen) and ``<participant>.status.json``.
+rounds: another kitchen, so the study folder reads as one kitchen) and ``<participant>.status.json`` (each
+round's record holds the text of the tip it showed, null for none).
+
+Which tip a study round shows is :mod:`bpjax.play.tips`' (``tip.mode``): one for everyone, or chosen per
+participant between rounds, off the request path.
 """
 
 from __future__ import annotations
@@ -29,11 +33,14 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from bpjax.data.traces import append_trace_rows, kitchen_column, shown, trace_row
+import pandas as pd
+
+from bpjax.data.traces import append_trace_rows, kitchen_column, read_traces, shown, trace_row
 from bpjax.env.config import KitchenSpec
 from bpjax.env.joint import action_pair, assignment_action
 from bpjax.env.legality import why_illegal
 from bpjax.env.reference import ReferenceKitchen, RefState
+from bpjax.play.tips import ChosenTips, RoundTips
 
 PARTICIPANT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 SECRET_ALPHABET = "23456789abcdefghjkmnpqrstuvwxyz"   # no 0/o, 1/l/i: read aloud or copied by hand
@@ -81,14 +88,16 @@ class Stage:
     spec: KitchenSpec
     rounds: int
     folder: Path               # where this stage's trace files go
-    tip: str | None            # banner shown during these rounds
     ref: ReferenceKitchen      # the rules
     kitchen: str               # the trace's kitchen column
 
 
 @dataclass(frozen=True)
 class GameSetup:
-    """What every participant plays, and where their files go."""
+    """What every participant plays, and where their files go. The study rounds show `tip` to everyone
+    (``tip.mode=static``), or each participant the tip `chooser` picks for them (a
+    :class:`bpjax.study.chooser.TipChooser` of the personalised or dynamic mode, for this study kitchen);
+    neither: no tip. A study round waits up to `tip_wait_s` for its tip, then shows the previous one."""
 
     study: KitchenSpec
     rounds: int
@@ -96,27 +105,43 @@ class GameSetup:
     practice: KitchenSpec | None = None
     practice_rounds: int = 0
     tip: str | None = None
+    chooser: Any = None
+    tip_wait_s: float = 30.0
+
+    def __post_init__(self):
+        if self.tip is not None and self.chooser is not None:
+            raise ValueError("tip: a static tip and a chooser exclude each other")
+
+    @property
+    def tip_mode(self) -> str:
+        return self.chooser.mode if self.chooser is not None else "static" if self.tip is not None else "none"
+
+    def round_tips(self) -> RoundTips:
+        """A new tip service for one server (participants' choices live in it)."""
+        return ChosenTips(self.chooser) if self.chooser is not None else RoundTips(self.tip_mode, self.tip)
 
     @cached_property
     def stages(self) -> tuple[Stage, ...]:
         """Built once, shared by every participant."""
-        blocks = [("study", self.study, self.rounds, self.out_dir, self.tip)]
+        blocks = [("study", self.study, self.rounds, self.out_dir)]
         if self.practice is not None and self.practice_rounds > 0:
-            blocks.insert(0, ("practice", self.practice, self.practice_rounds, self.out_dir / "practice", None))
-        return tuple(Stage(kind, spec, rounds, folder, tip, ReferenceKitchen(spec.to_dict()), kitchen_column(spec))
-                     for kind, spec, rounds, folder, tip in blocks)
+            blocks.insert(0, ("practice", self.practice, self.practice_rounds, self.out_dir / "practice"))
+        return tuple(Stage(kind, spec, rounds, folder, ReferenceKitchen(spec.to_dict()), kitchen_column(spec))
+                     for kind, spec, rounds, folder in blocks)
 
 
 class Participant:
     """The server-side game of one participant. Every public method holds the participant's lock."""
 
-    def __init__(self, participant_id: str, setup: GameSetup):
+    def __init__(self, participant_id: str, setup: GameSetup, tips: RoundTips | None = None):
         self.id = check_participant_id(participant_id)
         self.setup = setup
+        self.tips = tips if tips is not None else setup.round_tips()
         self.stages = setup.stages
         self.lock = threading.Lock()
         self.status_path = setup.out_dir / f"{self.id}.status.json"
-        self.history: list[dict] = []          # one entry per round started: stage, round, episode_id, status, ticks
+        self.history: list[dict] = []          # one entry per round started: stage, round, episode_id, status,
+                                               # ticks, finished, tip (its text, None for none)
         self.known: set[tuple[str, str, int]] = set()  # (stage, worker, task type) speeds revealed
         self.stage_index = 0
         self.state: RefState | None = None     # the round in play, or None between rounds
@@ -157,6 +182,26 @@ class Participant:
         if not hmac.compare_digest(secret_digest(secret), self.secret_sha256):
             raise PlayError(403, f"Authorization: wrong secret for participant {self.id!r}")
 
+    def begin_tips(self) -> None:
+        """Start choosing this participant's tip (called once it has joined: a refused join starts nothing)."""
+        with self.lock:
+            rounds = [dict(r) for r in self.history]
+        self.tips.begin(self.id, rounds, self.round_frame)
+
+    def round_frame(self, episode_id: str) -> pd.DataFrame:
+        """The rows of one study round, read back from the participant's trace file (under the participant's
+        lock: no decision is being appended meanwhile)."""
+        with self.lock:
+            frame = read_traces(self.setup.out_dir / f"{self.id}.csv").frame
+        return frame[frame["episode_id"] == episode_id].reset_index(drop=True)
+
+    def tip_pending(self):
+        """The job still choosing the tip of the next round, if that round is a study round (else None)."""
+        with self.lock:
+            if self.state is not None or self.finished or self.stage.kind != "study":
+                return None
+        return self.tips.pending(self.id)
+
     def save_loaded(self) -> None:
         """Write what loading changed (rounds left in play before a restart are incomplete); called once the
         participant has shown its secret, so a refused join writes nothing."""
@@ -175,11 +220,14 @@ class Participant:
                 raise PlayError(409, "all rounds are done; thank you")
             stage = self.stage
             number = self._next_round(stage)
+            tip, fresh = self.tips.take(self.id) if stage.kind == "study" else (None, True)
             self.history.append({"stage": stage.kind, "round": number,
                                  "episode_id": f"{self.id}-{stage.kind}{number}-{uuid.uuid4().hex[:8]}",
-                                 "status": "playing", "ticks": 0, "finished": False})
+                                 "status": "playing", "ticks": 0, "finished": False, "tip": tip})
             self.state = stage.ref.reset()
-            self.last_event = ""
+            self.last_event = "" if fresh else ("Your tip for this round is still being chosen, so it shows your "
+                                                "previous tip." if tip is not None else
+                                                "Your tip for this round is still being chosen; none this time.")
             self._write_status()
 
     def assign(self, worker: str, slot: int, tick: int) -> None:
@@ -232,8 +280,10 @@ class Participant:
                     "summary": self._summary(last) if phase != "playing" and last else None}
             if phase == "between":
                 stage = self.stage
+                tip = self.tips.next_tip(self.id) if stage.kind == "study" else None
                 view["next"] = {"stage": stage.kind, "round": self._next_round(stage), "of": stage.rounds,
-                                "completed": self._completed(stage), "tip": stage.tip}
+                                "completed": self._completed(stage), "tip": tip.text if tip else None,
+                                "tip_pending": tip is not None and not tip.ready}
             if phase == "playing":
                 view.update(self._board())
             return view
@@ -275,6 +325,8 @@ class Participant:
             self.state = None
             self._advance_stage()
             self._write_status()
+            if stage.kind == "study":   # on disk: the next tip is chosen from it, on the tips' worker
+                self.tips.round_done(self.id, dict(record), self.round_frame)
         elif revealed:
             self._write_status()
 
@@ -337,7 +389,7 @@ class Participant:
         legal = [action_pair(a, ref.n_workers, ref.n_slots) for a in ref.legal_actions(state)[:-1]]
         record = self.history[-1]
         return {"stage": stage.kind, "round": record["round"], "of": stage.rounds, "tick": state.tick,
-                "counter": state.tick + 1, "max_ticks": spec.max_ticks, "tip": stage.tip,
+                "counter": state.tick + 1, "max_ticks": spec.max_ticks, "tip": record.get("tip"),
                 "task_types": list(spec.task_types), "orders": orders, "workers": workers,
                 "legal": [{"worker": spec.workers[w].name, "slot": s} for w, s in legal]}
 
@@ -350,7 +402,7 @@ class Participant:
 
     def _write_status(self) -> None:
         """Rewrite the status file atomically (temporary file, fsync, rename)."""
-        data = {"participant_id": self.id, "secret_sha256": self.secret_sha256, "tip": self.setup.tip,
+        data = {"participant_id": self.id, "secret_sha256": self.secret_sha256, "tip_mode": self.tips.mode,
                 "rounds": self.history, "known_speeds": sorted([list(k) for k in self.known])}
         self.setup.out_dir.mkdir(parents=True, exist_ok=True)
         temporary = self.status_path.with_suffix(".tmp")

@@ -7,7 +7,9 @@ refused one answers 4xx with ``{"error": "..."}`` and changes nothing (no byte o
 ``POST /api/join``     ``{"participant_id"}``                 creates the participant (the answer holds its
                                                               ``secret``, once) or, with its secret, resumes it
 ``GET  /api/state``    ``?participant_id=``                   the board
-``POST /api/start``    ``{"participant_id"}``                 starts the next round
+``POST /api/start``    ``{"participant_id"}``                 starts the next round (a study round whose
+                                                              tip is still being chosen waits for it, at
+                                                              most ``tip_wait_s``)
 ``POST /api/assign``   ``{"participant_id", "worker",         one assignment (``tick`` = the tick the page
                        "slot", "tick"}``                      shows, so a stale page cannot act twice)
 ``POST /api/next_tick`` ``{"participant_id", "tick"}``        ends the tick
@@ -28,6 +30,7 @@ be written to disk.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import threading
@@ -60,6 +63,7 @@ class Participants:
 
     def __init__(self, setup: GameSetup):
         self.setup = setup
+        self.tips = setup.round_tips()   # one per server: the participants' tip choices
         self._by_id: dict[str, Participant] = {}
         self._lock = threading.Lock()
 
@@ -70,12 +74,13 @@ class Participants:
             if participant is not None:
                 participant.check_secret(secret)
             else:
-                participant = Participant(participant_id, self.setup)   # reads its files, writes nothing
+                participant = Participant(participant_id, self.setup, self.tips)  # reads its files, writes nothing
                 if participant.status_path.exists():
                     participant.check_secret(secret)
                     participant.save_loaded()
                 else:
                     created = participant.register()
+                participant.begin_tips()
             self._by_id[participant_id] = participant
             return participant, created
 
@@ -92,6 +97,27 @@ class Participants:
             participants = list(self._by_id.values())
         for participant in participants:
             participant.abandon()
+        self.tips.close()
+
+
+async def settled(job, timeout_s: float) -> bool:
+    """Wait (without a thread) until a concurrent.futures job is done, at most `timeout_s`; True if it is."""
+    if job.done():
+        return True
+    loop, done = asyncio.get_running_loop(), asyncio.Event()
+
+    def wake(_):
+        try:
+            loop.call_soon_threadsafe(done.set)
+        except RuntimeError:  # the loop has closed (the server stopped meanwhile)
+            pass
+
+    job.add_done_callback(wake)
+    try:
+        await asyncio.wait_for(done.wait(), timeout_s)
+    except asyncio.TimeoutError:
+        return False
+    return True
 
 
 def _field(body: dict, name: str, kind: type) -> Any:
@@ -158,6 +184,9 @@ def create_app(setup: GameSetup, guard: Guard = Guard()) -> Starlette:
 
     async def start(request: Request) -> JSONResponse:
         participant = find(request, await _body(request))
+        job = await run_in_threadpool(participant.tip_pending)   # takes the participant's lock
+        if job is not None:  # its tip is being chosen: wait on the event loop, no thread held
+            await settled(job, setup.tip_wait_s)
         return await answer(participant, participant.start_round)
 
     async def assign(request: Request) -> JSONResponse:

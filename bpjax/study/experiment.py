@@ -34,16 +34,13 @@ from bpjax.imitation import make_policy
 from bpjax.imitation.habits import HabitModel
 from bpjax.imitation.shrinkage import ShrunkPolicy
 from bpjax.solve.solver import ExactSolver
-from bpjax.study.bandit import TipBandit
-from bpjax.study.personal import personal_tips
-from bpjax.tips.candidates import Tip, count_tips, state_tips
+from bpjax.study.chooser import TipChooser, population_tips
+from bpjax.tips.candidates import Tip
 from bpjax.tips.optimum import ExactOptimum
 from bpjax.tips.predicates import predicate_names
-from bpjax.tips.prescribe import TickContext, prescribe
 from bpjax.tips.recommend import TipReport, TipSettings, mine_tips
 from bpjax.tips.score import JointCosts
-from bpjax.tips.simulate import PlayerChooser, constrain, play_rounds, random_streams
-from bpjax.tips.ticks import tick_table
+from bpjax.tips.simulate import PlayerChooser, play_rounds, random_streams
 
 ARMS = ("control", "static", "personalised", "dynamic")
 
@@ -153,41 +150,31 @@ def run_study(blocks: Sequence[Block], population: Sequence[Mapping[str, Any]], 
     ids = [f"t{i:03d}" for i in range(settings.trainees)]
     trainees = {arm: [TraineeState.new(pid, profile, int(seed)) for pid, profile, seed in zip(ids, profiles, seeds)]
                 for arm in settings.arms}
-    results, population_tips = [], {}
+    results, population_recommended = [], {}
     round_number = 0
     for b, block in enumerate(blocks):
         spec = block.spec
-        solver, env_params = ExactSolver(spec), make_kitchen(spec)
-        env, params = env_params
+        solver = ExactSolver(spec)
+        env, params = make_kitchen(spec)
         optimum = ExactOptimum(solver)
         costs = JointCosts(optimum)
         say(f"{block.dish}: pilot of {settings.pilot_players} players, the population's tips")
         pilot, habits = mine_population(block, population, settings, settings.seed + 1000 + b, env, params, optimum,
-                                       costs)
-        population_tips[block.dish] = [{"text": t.scored.text, "simulated_gain": round(t.gain, 3),
-                                        "simulated_gain_ci": [round(x, 3) for x in t.ci]} for t in pilot.recommended]
-        static = pilot.recommended[0].scored.tip if pilot.recommended else None
-        candidates = count_tips(spec) + state_tips(spec, settings.personal.max_predicates)
-        shown: dict[str, list] = {arm: [static if arm != "control" else None] * settings.trainees
-                                  for arm in settings.arms}
-        shown["control"] = [None] * settings.trainees
-        bandits = [TipBandit(settings.prior_inflation) for _ in ids]
-        for bandit in bandits:
-            for t in pilot.recommended:
-                bandit.offer(t.scored.tip, t.gain, t.ci)
-        expected = {pid: (pilot.control["ticks"], pilot.control.get("ticks_sd", 3.0) ** 2) for pid in ids}
-        models = {arm: replace(habits, people={}) for arm in settings.arms}  # each arm's people
-        seen = {arm: {pid: [] for pid in ids} for arm in settings.arms}      # their (q, choice set, action)
-        block_frames: dict[str, list[pd.DataFrame]] = {arm: [] for arm in settings.arms}
+                                        costs)
+        population_recommended[block.dish] = [{"text": t.scored.text, "simulated_gain": round(t.gain, 3),
+                                               "simulated_gain_ci": [round(x, 3) for x in t.ci]}
+                                              for t in pilot.recommended]
+        choosers = {arm: TipChooser(arm, spec, env, params, optimum, population_tips(pilot), habits,
+                                    (pilot.control["ticks"], pilot.control["ticks_sd"]), settings.personal,
+                                    settings.prior_inflation, settings.seed + 17 * b, costs)
+                    for arm in settings.arms}
         for r in range(block.rounds):
             round_number += 1
-            if "dynamic" in settings.arms:
-                shown["dynamic"] = [bandit.choose(rng) for bandit in bandits]
             say(f"round {round_number} ({block.dish}): {len(settings.arms)} arms x {settings.trainees} trainees")
             arm_of = np.repeat(np.arange(len(settings.arms)), settings.trainees)
             who = np.tile(np.arange(settings.trainees), len(settings.arms))
             states = [trainees[settings.arms[a]][t] for a, t in zip(arm_of, who)]
-            tips = [shown[settings.arms[a]][t] for a, t in zip(arm_of, who)]
+            tips = [choosers[settings.arms[a]].tip_for(ids[t]) for a, t in zip(arm_of, who)]
             u_decision, u_tick = random_streams(spec, settings.trainees, settings.seed * 7919 + round_number)
             players = [state.player(solver, round_number) for state in states]
             played = play_rounds(env, params, spec, PlayerChooser(players, spec.n_slots), tips,
@@ -195,68 +182,25 @@ def run_study(blocks: Sequence[Block], population: Sequence[Mapping[str, Any]], 
                                  u_decision[who], u_tick[who], who, np.full(len(who), round_number),
                                  settings.personal.readings)
             bad = optimum.suboptimal_joints(played.tick_states, played.tick_joints)
-            n_envs = len(tips)
-            suboptimal = np.stack([np.bincount(played.tick_round, weights=bad, minlength=n_envs),
-                                   np.bincount(played.tick_round, minlength=n_envs).astype(float)], axis=1)
+            suboptimal = np.stack([np.bincount(played.tick_round, weights=bad, minlength=len(tips)),
+                                   np.bincount(played.tick_round, minlength=len(tips)).astype(float)], axis=1)
             for a, arm in enumerate(settings.arms):
                 rows = np.flatnonzero(arm_of == a)
                 frame = pd.concat([record_episode(spec, played.actions[i], ids[who[i]], round_number,
                                                   f"{arm}-{ids[who[i]]}-r{round_number}") for i in rows],
                                   ignore_index=True)
-                traces = validate_traces(frame, f"{arm} round {round_number}")
-                table = tick_table(traces, spec)
-                choice_set = traces.mask.copy()  # what each decision was chosen from: the tip's allowed actions
-                tick_of_row = np.cumsum(np.isin(np.arange(len(traces.action)), table.first_row)) - 1
-                for i, t in zip(rows, who[rows]):
-                    trainee, tip = trainees[arm][t], tips[i]
-                    mine = np.flatnonzero(table.player == ids[t])
-                    done = False
-                    if tip is not None:
-                        applies, new = prescribe(tip, TickContext.of(table, mine), table.joint[mine], spec,
-                                                 settings.personal.readings)
-                        done = bool(applies.any() and (new[applies] == table.joint[mine][applies]).all())
-                        decisions = np.flatnonzero(np.isin(tick_of_row, mine))
-                        allowed = traces.mask[decisions].copy()
-                        ticks_of = tick_of_row[decisions]
-                        constrain(tip, allowed, traces.mask[decisions], table.count[ticks_of],
-                                  table.features[ticks_of], spec, settings.personal.readings)
-                        complied = allowed[np.arange(len(decisions)), traces.action[decisions]]
-                        choice_set[decisions[complied]] = allowed[complied]
-                    learn_from_round(trainee, block.dish, int(played.ticks[i]), tip is not None,
-                                     corrected_pairs(tip, spec) if done else [])
-                    if arm == "dynamic" and tip is not None:
-                        control, noise = expected[ids[t]]
-                        bandits[t].observe(tip, control - float(played.ticks[i]), noise)
-                        if done:
-                            bandits[t].retire(tip)
-                # a person's habits are read off their choices, among what the tip shown left them
-                player_of_row = traces.frame["player_id"].to_numpy()
-                q = optimum.q_values(traces)
-                for pid in ids:
-                    own = player_of_row == pid
-                    seen[arm][pid].append((q[own], choice_set[own], traces.action[own]))
-                    models[arm].fit_person(pid, *(np.concatenate(part) for part in zip(*seen[arm][pid])))
-                block_frames[arm].append(frame)
+                followed = choosers[arm].record(frame, {ids[who[i]]: int(played.ticks[i]) for i in rows})
+                for i in rows:
+                    pid, tip = ids[who[i]], tips[i]
+                    learn_from_round(trainees[arm][who[i]], block.dish, int(played.ticks[i]), tip is not None,
+                                     corrected_pairs(tip, spec) if followed[pid] else [])
                 results.append(RoundResult(arm, round_number, block.dish, played.ticks[rows].copy(),
                                            suboptimal[rows], [None if tips[i] is None else tips[i].text(spec)
                                                               for i in rows]))
             if r + 1 < block.rounds:  # re-mine each trainee's own tips for the next round
-                for arm in ("personalised", "dynamic"):
-                    if arm not in settings.arms:
-                        continue
-                    say(f"  {arm}: mining each trainee's own tips from its rounds so far")
-                    traces = validate_traces(pd.concat(block_frames[arm], ignore_index=True), f"{arm} {block.dish}")
-                    mined = personal_tips(traces, spec, env, params, optimum, models[arm], candidates,
-                                          replace(settings.personal, seed=settings.seed + round_number), costs,
-                                          always=[t.scored.tip for t in pilot.recommended])
-                    for t, pid in enumerate(ids):
-                        own = mined[pid]
-                        if arm == "personalised":  # the best that helps; with none, no reason to stop the current
-                            if own.recommended:
-                                shown[arm][t] = own.recommended[0].scored.tip
-                        else:
-                            for tip in own.recommended:
-                                bandits[t].offer(tip.scored.tip, tip.gain, tip.ci)
-                            expected[pid] = (own.control_ticks, max(own.control_sd, 1.0) ** 2)
+                for arm in settings.arms:
+                    if choosers[arm].mode in ("personalised", "dynamic"):
+                        say(f"  {arm}: mining each trainee's own tips from its rounds so far")
+                        choosers[arm].remine()
     truth = [state.to_json() for state in trainees[settings.arms[-1]]]
-    return StudyResult(results, population_tips, truth, settings, time.perf_counter() - started)
+    return StudyResult(results, population_recommended, truth, settings, time.perf_counter() - started)

@@ -100,3 +100,35 @@ def state_tips(spec: KitchenSpec, max_predicates: int = 2) -> list[Tip]:
                     out.append(Tip("state", tip.advice, tip.worker, tip.task_type,
                                    condition=(Clause(columns),) if columns else ()))
     return out
+
+
+def tip_from_json(entry: dict, spec: KitchenSpec) -> Tip:
+    """The tip a tips.json entry describes (its kind, advice, worker, task type, times and condition names),
+    in this kitchen; ValueError naming what does not fit."""
+    workers = [w.name for w in spec.workers]
+    names = predicate_names(spec)
+
+    def clause(text: str) -> Clause:
+        negated = text.startswith("not (") and text.endswith(")")
+        body = text[5:-1] if negated else text
+        predicates = []
+        for part in body.split(" and "):
+            if part not in names:
+                raise ValueError(f"condition: {part!r} is not a predicate of this kitchen")
+            predicates.append(names.index(part))
+        return Clause(tuple(predicates), negated)
+
+    if entry.get("kind") not in KINDS or entry.get("advice") not in ADVICE:
+        raise ValueError(f"kind/advice: {entry.get('kind')!r}/{entry.get('advice')!r} is not a tip of bpjax")
+    worker = entry.get("worker")
+    if worker is not None and worker not in workers:
+        raise ValueError(f"worker: {worker!r} is not a worker of this kitchen ({', '.join(workers)})")
+    task_type = entry.get("task_type")
+    if task_type is not None and task_type not in spec.task_types:
+        raise ValueError(f"task_type: {task_type!r} is not a task type of this kitchen")
+    tip = Tip(entry["kind"], entry["advice"], None if worker is None else workers.index(worker),
+              None if task_type is None else spec.task_types.index(task_type), entry.get("times"),
+              tuple(clause(c) for c in entry.get("condition") or []))
+    if "text" in entry and tip.text(spec) != entry["text"]:
+        raise ValueError(f"text: {entry['text']!r} does not match the tip's fields ({tip.text(spec)!r})")
+    return tip

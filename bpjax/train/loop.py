@@ -19,7 +19,6 @@ Resume guarantees (``resume=True`` on a run folder):
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import dataclasses
 import hashlib
@@ -195,18 +194,29 @@ def train(env: Kitchen, env_params: EnvParams, algo: Mapping[str, Any], seeds: l
     if kitchens is not None:
         record["kitchens"] = list(kitchens)
     mesh = env_mesh(env_batch_size(config)) if shard_envs else None
-    with jax.set_mesh(mesh) if mesh is not None else contextlib.nullcontext():
-        return _train(env, env_params, name, config, n_updates, seeds, chunk, out_dir, checkpoint_every,
-                      resume, on_chunk, record, kitchens)
+    network, runs, init_all, init_args, run_chunk = _programs(env, env_params, name, config, seeds, kitchens)
+    init_args = (*init_args, jax.vmap(jax.random.key)(np.asarray([seed for _, seed in runs], np.uint32)))
+    states = init_all(*init_args)  # one compiled program (cached across processes), not op by op
+    if mesh is None:
+        return _train(network, runs, run_chunk, states, n_updates, chunk, out_dir, checkpoint_every, resume,
+                      on_chunk, record)
+    with jax.set_mesh(mesh):
+        # Computed on one device, then laid out as on the mesh: on a CPU mesh, every device running jaxlib's
+        # batched QR (the orthogonal initialiser) at once can park all the threads of the pool it waits on.
+        states = jax.device_put(jax.block_until_ready(states),
+                                init_all.lower(*init_args).compile().output_shardings)
+        return _train(network, runs, run_chunk, states, n_updates, chunk, out_dir, checkpoint_every, resume,
+                      on_chunk, record)
 
 
 def _programs(env, env_params, name, config, seeds, kitchens):
-    """(network, run ids, init(keys) -> states, run_chunk(states, n_updates) -> (states, metrics))."""
+    """(network, run ids, init_all (jitted), its leading arguments (before the keys), run_chunk(states,
+    n_updates) -> (states, metrics))."""
     make = ALGORITHMS[name][1]
     if kitchens is None:
         network, init, run = make(env, env_params, config)
         run_chunk = jax.jit(jax.vmap(run, in_axes=(0, None)), static_argnums=1)
-        return network, [(None, seed) for seed in seeds], jax.jit(jax.vmap(init)), run_chunk
+        return network, [(None, seed) for seed in seeds], jax.jit(jax.vmap(init)), (), run_chunk
     per_run = jax.tree.map(lambda x: np.repeat(np.asarray(x), len(seeds), axis=0), env_params)
     horizons = np.unique(np.asarray(env_params.max_ticks))
     # one horizon for all: kept a Python constant, so learners that size their rollouts by it still trace
@@ -219,18 +229,14 @@ def _programs(env, env_params, name, config, seeds, kitchens):
     def run(params, state, n_updates):
         return make(env, fixed(params), config)[2](state, n_updates)
 
-    init_all = jax.jit(jax.vmap(init))
     run_all = jax.jit(jax.vmap(run, in_axes=(0, 0, None)), static_argnums=2)
     runs = [(k, seed) for k in kitchens for seed in seeds]
-    return (network, runs, lambda keys: init_all(per_run, keys),
+    return (network, runs, jax.jit(jax.vmap(init)), (per_run,),
             lambda states, n_updates: run_all(per_run, states, n_updates))
 
 
-def _train(env, env_params, name, config, n_updates, seeds, chunk, out_dir, checkpoint_every, resume,
-           on_chunk, record, kitchens=None) -> TrainRun:
-    network, runs, init, run_chunk = _programs(env, env_params, name, config, seeds, kitchens)
-    # one compiled program (cached across processes) instead of an eager op-by-op initialisation
-    states = init(jax.vmap(jax.random.key)(np.asarray([seed for _, seed in runs], np.uint32)))
+def _train(network, runs, run_chunk, states, n_updates, chunk, out_dir, checkpoint_every, resume, on_chunk,
+           record) -> TrainRun:
 
     manager, rows, done, resumed_from = None, [], 0, None
     if out_dir is not None:
@@ -274,7 +280,7 @@ def _train(env, env_params, name, config, n_updates, seeds, chunk, out_dir, chec
             on_chunk(done, metrics)
     if manager is not None:
         manager.close()
-    return TrainRun(name, network, states, _history(rows, runs), done, resumed_from, runs)
+    return TrainRun(record["algo"]["name"], network, states, _history(rows, runs), done, resumed_from, runs)
 
 
 def _write_history(path: Path, rows: list[dict]) -> None:

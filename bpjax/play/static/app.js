@@ -10,6 +10,7 @@ let secret = null;
 let view = null;
 let selectedSlot = null;
 let busy = false;
+let refreshTimer = null;
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -56,6 +57,16 @@ async function act(path, body) {
   }
 }
 
+// Between rounds, while the next tip is being chosen: reload the state (unless a request is under way).
+async function refresh() {
+  if (busy || !view || view.phase !== "between") return;
+  const version = document.body.dataset.version;
+  try {
+    const next = await call(`/api/state?participant_id=${encodeURIComponent(participant)}`);
+    if (document.body.dataset.version === version) render(next, true); // nothing newer came meanwhile
+  } catch (_) { }
+}
+
 function roundName(stage, round, of) {
   return `${stage === "practice" ? "Practice round" : "Round"} ${round}${of ? ` of ${of}` : ""}`;
 }
@@ -80,8 +91,11 @@ function render(next, keepMessage = false) {
   $("board").hidden = view.phase !== "playing";
   $("next-tick").disabled = view.phase !== "playing";
   const tip = view.phase === "playing" ? view.tip : view.phase === "between" ? view.next.tip : null;
-  $("tip").hidden = !tip;
-  $("tip").textContent = tip ? `Tip: ${tip}` : "";
+  const choosing = view.phase === "between" && view.next.tip_pending;
+  $("tip").hidden = !tip && !choosing;
+  $("tip").textContent = tip ? `Tip: ${tip}` : choosing ? "Choosing a tip for your next round …" : "";
+  clearTimeout(refreshTimer);
+  if (choosing) refreshTimer = setTimeout(refresh, 1500); // show the tip once it is chosen
   if (view.phase === "playing") renderBoard();
   else {
     selectedSlot = null;

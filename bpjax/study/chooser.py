@@ -1,0 +1,192 @@
+"""Which tip each person is shown next, in one kitchen: the rule of one arm of the experiment, and of the game's
+``tip.mode``.
+
+* ``control``: none;
+* ``static``: the population's #1 (mined from earlier trainees by the pipeline's tip stage);
+* ``personalised``: the person's own #1 (:mod:`bpjax.study.personal`), re-mined after every round from all of
+  their rounds so far; before they have played, and when nothing new helps, the tip they have (or the
+  population's);
+* ``dynamic``: a Bayesian bandit per person (:mod:`bpjax.study.bandit`): the population's tips and the
+  person's own as arms, updated by the person's observed ticks, a tip retired once the person follows it for
+  a whole round.
+
+A person's habits are read off their choices *among what the tip shown left them* (a tip that forbids the chef
+to plate hides whether this person would have), by the habit model (:class:`bpjax.imitation.habits.HabitModel`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import pandas as pd
+
+from bpjax.data.traces import validate_traces
+from bpjax.imitation.habits import HabitModel
+from bpjax.study.bandit import TipBandit
+from bpjax.study.personal import personal_tips
+from bpjax.tips.candidates import Tip, count_tips, state_tips
+from bpjax.tips.prescribe import TickContext, prescribe
+from bpjax.tips.recommend import TipSettings
+from bpjax.tips.score import JointCosts
+from bpjax.tips.simulate import constrain
+from bpjax.tips.ticks import tick_table
+
+MODES = ("control", "static", "personalised", "dynamic")
+
+
+@dataclass(frozen=True)
+class PopulationTip:
+    tip: Tip
+    gain: float                      # simulated gain per round
+    ci: tuple[float, float]
+
+
+@dataclass
+class TipChooser:
+    mode: str
+    spec: object                     # KitchenSpec
+    env: object
+    params: object
+    optimum: object                  # ExactOptimum
+    population: list[PopulationTip]  # the population's recommended tips, best first
+    habits: HabitModel               # fitted on the population (people are added as they play)
+    control: tuple[float, float]     # the population's simulated ticks without a tip: mean, sd
+    settings: TipSettings = field(default_factory=lambda: TipSettings(
+        rule_lists=False, simulate=3, per_family=1, max_predicates=1, compliance=(1.0,), eval_trainees=32,
+        eval_rounds=1))
+    prior_inflation: float = 2.0
+    seed: int = 0
+    costs: JointCosts | None = None
+    shown: dict[str, Tip | None] = field(default_factory=dict, init=False)
+    frames: dict[str, list[pd.DataFrame]] = field(default_factory=dict, init=False)
+    decisions: dict[str, list] = field(default_factory=dict, init=False)  # (q, choice set, action) per round
+    bandits: dict[str, TipBandit] = field(default_factory=dict, init=False)
+    expected: dict[str, tuple[float, float]] = field(default_factory=dict, init=False)
+    drawn: set = field(default_factory=set, init=False)   # people whose tip the bandit drew for the next round
+
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise ValueError(f"mode: expected one of {', '.join(MODES)}, got {self.mode!r}")
+        self.habits = replace(self.habits, people={})
+        self.costs = self.costs or JointCosts(self.optimum)
+        self.rng = np.random.default_rng(self.seed)
+        self.candidates = count_tips(self.spec) + state_tips(self.spec, self.settings.max_predicates)
+
+    # ---- what a person sees ----------------------------------------------------------------------
+    def tip_for(self, person: str) -> Tip | None:
+        """The tip `person` is shown in their next round (a new person: the population's #1, or for the
+        dynamic mode a draw from the bandit's prior)."""
+        if self.mode == "control":
+            return None
+        if person not in self.shown:
+            self.shown[person] = self.population[0].tip if self.population else None
+            if self.mode == "dynamic":
+                bandit = self.bandits[person] = TipBandit(self.prior_inflation)
+                for t in self.population:
+                    bandit.offer(t.tip, t.gain, t.ci)
+                self.expected[person] = (self.control[0], max(self.control[1], 1.0) ** 2)
+        if self.mode == "dynamic" and person not in self.drawn:
+            self.shown[person] = self.bandits[person].choose(self.rng)
+            self.drawn.add(person)
+        return self.shown[person]
+
+    # ---- what a round tells -----------------------------------------------------------------------
+    def record(self, frame: pd.DataFrame, ticks: dict[str, int]) -> dict[str, bool]:
+        """A round of several people (trace rows; each person played with `tip_for(person)`): their habits, the
+        bandits, and whether each followed their tip for the whole round (returned)."""
+        spec, readings = self.spec, self.settings.readings
+        traces = validate_traces(frame, "round")
+        table = tick_table(traces, spec)
+        tick_of_row = np.cumsum(np.isin(np.arange(len(traces.action)), table.first_row)) - 1
+        choice_set = traces.mask.copy()  # what each decision was chosen from: the tip's allowed actions
+        followed = {}
+        for person in dict.fromkeys(traces.frame["player_id"]):
+            tip = self.shown.get(person) if self.mode != "control" else None
+            mine = np.flatnonzero(table.player == person)
+            done = False
+            if tip is not None:
+                applies, new = prescribe(tip, TickContext.of(table, mine), table.joint[mine], spec, readings)
+                done = bool(applies.any() and (new[applies] == table.joint[mine][applies]).all())
+                rows = np.flatnonzero(np.isin(tick_of_row, mine))
+                allowed = traces.mask[rows].copy()
+                constrain(tip, allowed, traces.mask[rows], table.count[tick_of_row[rows]],
+                          table.features[tick_of_row[rows]], spec, readings)
+                complied = allowed[np.arange(len(rows)), traces.action[rows]]
+                choice_set[rows[complied]] = allowed[complied]
+                if self.mode == "dynamic":
+                    control, noise = self.expected[person]
+                    self.bandits[person].observe(tip, control - float(ticks[person]), noise)
+                    if done:
+                        self.bandits[person].retire(tip)
+            followed[person] = done
+        q = self.optimum.q_values(traces)
+        player_of_row = traces.frame["player_id"].to_numpy()
+        for person in followed:
+            own = player_of_row == person
+            self.decisions.setdefault(person, []).append((q[own], choice_set[own], traces.action[own]))
+            self.habits.fit_person(person, *(np.concatenate(part) for part in zip(*self.decisions[person])))
+            self.frames.setdefault(person, []).append(frame[frame["player_id"] == person])
+        self.drawn.difference_update(followed)
+        return followed
+
+    def remine(self, people=None) -> None:
+        """Re-mine the personal tips of `people` (default: everyone seen) from all their rounds so far."""
+        if self.mode not in ("personalised", "dynamic"):
+            return
+        people = list(self.frames) if people is None else list(people)
+        if not people:
+            return
+        traces = validate_traces(pd.concat([f for p in people for f in self.frames[p]], ignore_index=True), "rounds")
+        mined = personal_tips(traces, self.spec, self.env, self.params, self.optimum, self.habits, self.candidates,
+                              replace(self.settings, seed=self.seed + sum(len(self.frames[p]) for p in people)),
+                              self.costs, always=[t.tip for t in self.population])
+        for person in people:
+            own = mined[person]
+            if self.mode == "personalised":  # the best that helps; with none, no reason to stop the current
+                if own.recommended:
+                    self.shown[person] = own.recommended[0].scored.tip
+            else:
+                for t in own.recommended:
+                    self.bandits[person].offer(t.scored.tip, t.gain, t.ci)
+                self.expected[person] = (own.control_ticks, max(own.control_sd, 1.0) ** 2)
+
+
+def population_tips(report) -> list[PopulationTip]:
+    """A tip stage's recommended tips (``bpjax.tips.recommend.TipReport``) as the choosers' candidates."""
+    return [PopulationTip(t.scored.tip, t.gain, t.ci) for t in report.recommended]
+
+
+
+def chooser_from_files(mode: str, spec, tips_file, traces_path=None, seed: int = 0) -> TipChooser:
+    """A chooser for the game: the population's tips from a pipeline's ``tips.json`` (its recommended list), and
+    for the personalised and dynamic modes the population's habits fitted on `traces_path` (the traces that
+    tips.json was mined from, e.g. the game's own earlier wave). ValueError naming what is missing."""
+    import json
+    from pathlib import Path
+
+    from bpjax.data.traces import read_traces
+    from bpjax.env.kitchen import make_kitchen
+    from bpjax.solve.solver import ExactSolver
+    from bpjax.tips.candidates import tip_from_json
+    from bpjax.tips.optimum import ExactOptimum
+
+    payload = json.loads(Path(tips_file).read_text(encoding="utf-8"))
+    recommended = payload.get("recommended") if isinstance(payload, dict) else None
+    if not isinstance(recommended, list):
+        raise ValueError(f"tip.file: {tips_file} is not a pipeline's tips.json (no 'recommended' list)")
+    tips = [PopulationTip(tip_from_json(t, spec), float(t["simulated_gain"]), tuple(t["simulated_gain_ci"]))
+            for t in recommended]
+    optimum = ExactOptimum(ExactSolver(spec))
+    habits = HabitModel.for_kitchen(spec)
+    if mode in ("personalised", "dynamic"):
+        if traces_path is None:
+            raise ValueError(f"tip.traces: tip.mode={mode} needs the traces tips.json was mined from")
+        traces = read_traces(traces_path)
+        if traces.spec is not None and traces.spec.to_dict() != spec.to_dict():
+            raise ValueError(f"tip.traces: {traces_path} holds rounds of another kitchen than the game's")
+        habits.fit_population(optimum.q_values(traces), traces.mask, traces.action)
+    trainees = payload.get("trainees") or {}
+    control = (float(trainees.get("policy_simulated_ticks", spec.max_ticks)), 3.0)
+    env, params = make_kitchen(spec)
+    return TipChooser(mode, spec, env, params, optimum, tips, habits, control, seed=seed)
