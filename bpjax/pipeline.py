@@ -84,6 +84,7 @@ def main(cfg: DictConfig, settings: PipelineSettings, run: Run) -> None:
     from bpjax.env.kitchen import make_kitchen
     from bpjax.imitation import make_policy
     from bpjax.imitation.shrinkage import ShrunkPolicy
+    from bpjax.solve.bound import lower_bound_ticks
     from bpjax.tips.optimum import choose_optimum, learn_optimum
     from bpjax.tips.recommend import mine_tips
     from bpjax.tips.report import console_lines, tips_json, write_json, write_report
@@ -132,6 +133,7 @@ def main(cfg: DictConfig, settings: PipelineSettings, run: Run) -> None:
             env, env_params, settings.algo, [cfg.seed + i for i in range(settings.n_seeds)], reason,
             **settings.monte_carlo))
     q_source = optimum.describe()
+    q_source["lower_bound_ticks"] = lower_bound_ticks(spec)  # how far a learned π* may be from optimal
     q_source["summary"] = _describe_q(q_source)
     print(q_source["summary"])
     # 3. the tip stage

@@ -5,8 +5,10 @@ A run is a job folder holding ``metrics.json`` (``python -m bpjax.train``), ``ti
 ``.hydra/overrides.yaml``. Writes into MULTIRUN_DIR (or --out):
 
 - ``sweep.csv`` and ``sweep.md``: one row per run, the swept overrides as columns, then the run's results
-  (training: greedy / optimal ticks, gap, reached_optimum, wall_s, ...; pipeline: the #1 recommended tip, its
-  score and simulated gain; study: per arm, the last round's ticks and share of suboptimal decisions);
+  (training: greedy / optimal ticks, the lower bound, gap, reached_optimum, wall_s, ...; pipeline: the #1
+  recommended tip, its score and simulated gain; study: per arm, the last round's ticks and share of
+  suboptimal decisions); a training job of several kitchens (``n_kitchens``) gives one row per kitchen (its
+  ``skills_seed``, its optimum and its seeds' greedy ticks; the job's wall time on each);
 - ``ticks.png`` (training runs): the exact optimum next to the learned greedy ticks (median over the job's
   vmapped seeds, whiskers to the best and worst seed) for every swept configuration;
 - ``tip_ranks.png`` and ``tip_stability.csv`` (pipeline runs swept over ``seed``): the rank of each top tip
@@ -23,9 +25,9 @@ from pathlib import Path
 import pandas as pd
 from omegaconf import OmegaConf
 
-TRAIN_COLUMNS = ["algorithm", "scenario", "n_seeds", "n_updates", "optimal_ticks", "greedy_ticks_median",
-                 "greedy_ticks_best", "greedy_ticks_worst", "gap", "reached_optimum", "wall_s", "env_steps_per_s",
-                 "devices", "resumed_from"]
+TRAIN_COLUMNS = ["algorithm", "scenario", "skills_seed", "n_kitchens", "n_seeds", "n_updates", "optimal_ticks",
+                 "lower_bound_ticks", "greedy_ticks_median", "greedy_ticks_best", "greedy_ticks_worst", "gap",
+                 "reached_optimum", "wall_s", "env_steps_per_s", "devices", "resumed_from"]
 PIPELINE_COLUMNS = ["top_tip", "top_score", "top_simulated_gain", "ranked_tips"]
 STUDY_ARMS = ("control", "static", "personalised", "dynamic")
 STUDY_COLUMNS = [f"{arm}_{what}" for arm in STUDY_ARMS for what in ("ticks", "suboptimal")]
@@ -41,12 +43,27 @@ def _overrides(job: Path) -> dict[str, str]:
     return dict(o.lstrip("+~").split("=", 1) for o in listed or [] if "=" in o)
 
 
-def _train_row(metrics: dict) -> dict:
+def _train_rows(metrics: dict) -> list[dict]:
+    """One row per kitchen of a training job (one for a single kitchen, as before ``n_kitchens``)."""
     greedy = metrics["greedy_ticks"]
     row = {k: metrics.get(k) for k in TRAIN_COLUMNS}
     row.update(algorithm=metrics["algo"], n_seeds=len(metrics["seeds"]), greedy_ticks_worst=max(greedy),
-               kind="train")
-    return row
+               kind="train", n_kitchens=metrics.get("n_kitchens", 1))
+    kitchens = metrics.get("kitchens") or []
+    if len(kitchens) <= 1:
+        if kitchens and row["lower_bound_ticks"] is None:
+            row["lower_bound_ticks"] = kitchens[0].get("lower_bound_ticks")
+        return [row]
+    rows = []
+    for kitchen in kitchens:
+        ticks, optimum = kitchen["greedy_ticks"], kitchen["optimal_ticks"]
+        median = float(pd.Series(ticks).median())
+        rows.append({**row, "skills_seed": kitchen["skills_seed"], "optimal_ticks": optimum,
+                     "lower_bound_ticks": kitchen.get("lower_bound_ticks"), "greedy_ticks_median": median,
+                     "greedy_ticks_best": min(ticks), "greedy_ticks_worst": max(ticks),
+                     "gap": None if optimum is None else median - optimum,
+                     "reached_optimum": kitchen.get("reached_optimum")})
+    return rows
 
 
 def _pipeline_row(tips: dict) -> dict:
@@ -66,12 +83,13 @@ def _study_row(study: dict) -> dict:
     return row
 
 
-def _row(job: Path) -> dict:
+def _rows(job: Path) -> list[dict]:
+    """The job's rows: one per kitchen of a training job, else one."""
     if (job / "metrics.json").exists():
-        return _train_row(json.loads((job / "metrics.json").read_text()))
+        return _train_rows(json.loads((job / "metrics.json").read_text()))
     if (job / "study.json").exists():
-        return _study_row(json.loads((job / "study.json").read_text()))
-    return _pipeline_row(json.loads((job / "tips.json").read_text()))
+        return [_study_row(json.loads((job / "study.json").read_text()))]
+    return [_pipeline_row(json.loads((job / "tips.json").read_text()))]
 
 
 def collect_runs(sweep: Path) -> pd.DataFrame:
@@ -84,12 +102,12 @@ def collect_runs(sweep: Path) -> pd.DataFrame:
         if any(row["job"] == str(job.relative_to(sweep)) for row in rows):
             continue  # a job with both files is listed once
         try:
-            result = _row(job)
-        except (json.JSONDecodeError, KeyError, TypeError) as error:
+            results = _rows(job)
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
             raise SweepError(f"{marker}: not a finished run's output ({type(error).__name__}: {error})") from None
         overrides = _overrides(job)
         override_keys.update(dict.fromkeys(overrides))
-        rows.append({"job": str(job.relative_to(sweep)), **overrides, **result})
+        rows.extend({"job": str(job.relative_to(sweep)), **overrides, **result} for result in results)
     if not rows:
         raise SweepError(f"{sweep}: no runs (no job folder with metrics.json, tips.json or study.json); "
                          f"pass the sweep's folder, e.g. multirun/<date>/<time>")
@@ -137,6 +155,10 @@ def plot_ticks(frame: pd.DataFrame, path: Path) -> None:
     median = train["greedy_ticks_median"].astype(float)
     ax.bar([i - 0.2 for i in x], train["optimal_ticks"].astype(float), width=0.4, label="exact optimum",
            color="0.75")
+    if "lower_bound_ticks" in train:  # where the solver gave up, the lower bound stands in
+        unsolved = train["optimal_ticks"].isna()
+        ax.bar([i - 0.2 for i in x], train["lower_bound_ticks"].astype(float).where(unsolved), width=0.4,
+               label="lower bound (optimum unknown)", color="none", edgecolor="0.4", hatch="//")
     ax.bar([i + 0.2 for i in x], median, width=0.4, label="learned (greedy, median over seeds)", color="C0",
            yerr=[median - train["greedy_ticks_best"], train["greedy_ticks_worst"] - median], capsize=3)
     ax.set_xticks(list(x), labels, rotation=30, ha="right", fontsize=8)

@@ -11,6 +11,7 @@ import pytest
 
 from bpjax.agents.baselines import BASELINES, greedy, keep_busy, random_legal
 from bpjax.config import compose_config
+from bpjax.env import bitset
 from bpjax.env.config import KitchenSpec
 from bpjax.env.kitchen import make_kitchen
 from bpjax.env.reference import ReferenceKitchen
@@ -110,7 +111,7 @@ def test_keep_busy_never_ends_the_tick_while_an_assignment_is_legal(overrides):
             seen["end"] += 1
 
     _, _, params, _, _ = kitchen_of(*overrides)
-    n_real = bin(int(params.real)).count("1")
+    n_real = bin(bitset.to_int(params.real)).count("1")
     for seed in range(3):
         play(overrides, keep_busy, jax.random.key(seed), check)
     assert seen["assign"] == 3 * n_real  # every real slot is assigned exactly once per finished episode

@@ -12,7 +12,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from bpjax.config import CONF_DIR, compose_config
-from bpjax.env.config import MAX_SLOTS, ConfigError, KitchenSpec
+from bpjax.env.config import MAX_SLOTS, MAX_TICKS, ConfigError, KitchenSpec
 
 KITCHEN_DIR = Path(CONF_DIR) / "kitchen"
 DELETE = object()  # sentinel value: remove the field instead of setting it
@@ -114,8 +114,14 @@ INVALID = [
     *[pytest.param((key,), DELETE, rf"^kitchen\.{key}: missing", id=f"missing-{key}")
       for key in ("task_types", "dishes", "skills", "scenario", "orders")],
     pytest.param(("orders",), [BURGER_ORDER] * too_many_burgers,
-                 rf"^kitchen\.orders: {3 * too_many_burgers} subtask slots exceed the limit of {MAX_SLOTS}",
+                 rf"^kitchen\.orders: {3 * too_many_burgers} subtask slots exceed the ceiling of {MAX_SLOTS}",
                  id="too-many-slots"),
+    pytest.param(("max_ticks",), MAX_TICKS + 1, rf"^kitchen\.max_ticks: must be <= {MAX_TICKS}, got {MAX_TICKS + 1}",
+                 id="max-ticks-beyond-ceiling"),
+    pytest.param(("max_ticks",), 10**9, rf"^kitchen\.max_ticks: must be <= {MAX_TICKS}", id="max-ticks-huge"),
+    pytest.param(("handoff",), MAX_TICKS + 1, rf"^kitchen\.handoff: must be <= {MAX_TICKS}", id="handoff-beyond-ceiling"),
+    pytest.param(("skills", "chef", 1), 2**31, rf"^kitchen\.skills\.chef\[1\] \(cook\): must be <= {MAX_TICKS}",
+                 id="ticks-beyond-ceiling"),
 ]
 
 
@@ -146,6 +152,8 @@ def test_cycle_message_shows_the_cycle(kitchen, after, expected_cycle):
 @pytest.mark.parametrize("path, value", [
     pytest.param(("orders",), [{"dish": "pasta", "arrival": 0}] * (MAX_SLOTS // 4), id="exactly-max-slots"),
     pytest.param(("orders", 3, "arrival"), 49, id="arrival-just-inside-horizon"),
+    pytest.param(("max_ticks",), MAX_TICKS, id="max-ticks-at-ceiling"),
+    pytest.param(("skills", "server", 1), MAX_TICKS, id="ticks-at-ceiling"),
     pytest.param(("handoff",), 0, id="handoff-zero"),
     pytest.param(("max_ticks",), 1, id="max-ticks-one"),
     pytest.param(("skills", "server", 1), None, id="one-worker-cannot-cook"),

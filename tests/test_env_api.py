@@ -107,7 +107,7 @@ def test_deterministic_given_a_seed(kitchen):
 def test_stored_intermediates_are_the_identity():
     """The step stores some intermediates through a division by a divisor that is always 1: every int32 and
     uint32 value, the sign bit and the extremes included, comes back unchanged, jitted and not."""
-    from bpjax.env.kitchen import _materialise
+    from bpjax.env.bitset import materialise as _materialise
 
     signed = np.array([0, 1, -1, 7, -12, 2**30, 2**31 - 1, -2**31], np.int32)
     unsigned = np.array([0, 1, 2**31, 2**31 + 5, 2**32 - 1], np.uint32)

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from omegaconf import OmegaConf
 
 from bpjax.agents.baselines import random_legal
+from bpjax.env import bitset
 from bpjax.env.config import KitchenSpec
 from bpjax.config import compose_config
 from bpjax.env.kitchen import make_kitchen
@@ -65,13 +66,13 @@ def _random_trajectories(spec: KitchenSpec, seed: int, n_episodes: int = 64):
     return env, params, jax.tree.map(np.asarray, trace)
 
 
-def _predecessor_masks(spec: KitchenSpec) -> list[int]:
-    """Per slot, the bitmask of the slots that must be done before it, from the recipes."""
-    masks = []
+def _predecessors(spec: KitchenSpec) -> list[list[int]]:
+    """Per slot, the slots that must be done before it, from the recipes."""
+    out = []
     for slot in range(spec.n_slots):
         subtask, first = spec.slot_subtask(slot), slot - slot % spec.slots_per_order
-        masks.append(0 if subtask is None else sum(1 << (first + p) for p in subtask.after))
-    return masks
+        out.append([] if subtask is None else [first + p for p in subtask.after])
+    return out
 
 
 @pytest.mark.slow
@@ -79,9 +80,11 @@ def _predecessor_masks(spec: KitchenSpec) -> list[int]:
 @given(spec=kitchens(), seed=st.integers(0, 2**31 - 1))
 def test_invariants_along_random_play(spec, seed):
     env, params, (before, after, reward, terminated, truncated, illegal, mask) = _random_trajectories(spec, seed)
-    real = int(params.real)
-    predecessors = _predecessor_masks(spec)
-    over_before = ((before.done_slots & real) == real) | (before.tick >= spec.max_ticks)
+    real = bitset.unpack_host(np.asarray(params.real), spec.n_slots)
+    predecessors = _predecessors(spec)
+    done_before = bitset.unpack_host(before.done_slots, spec.n_slots)  # bool[N, T, S]
+    done_after = bitset.unpack_host(after.done_slots, spec.n_slots)
+    over_before = (done_before | ~real).all(axis=-1) | (before.tick >= spec.max_ticks)
     live = ~over_before  # steps taken on an episode still running
     assert not illegal[live].any(), "a masked random policy never plays an illegal action"
     assert (illegal[~live]).all(), "acting on an ended episode is a flagged no-op"
@@ -90,20 +93,20 @@ def test_invariants_along_random_play(spec, seed):
     assert (after.tick >= before.tick).all()
     np.testing.assert_array_equal(reward, (before.tick - after.tick).astype(np.float32))
     # done is monotone (each subtask done at most once, never undone)
-    assert ((before.done_slots & ~after.done_slots) == 0).all()
+    assert not (done_before & ~done_after).any()
     slots = after.worker_slot
     busy = slots >= 0
     for n, t in zip(*np.nonzero(live)):
         held = slots[n, t][busy[n, t]]
+        done = done_after[n, t]
         assert len(set(held.tolist())) == len(held), "no slot held by two workers"
-        done = int(after.done_slots[n, t])
-        assert all(not (done >> s) & 1 for s in held), "a done subtask is never worked on again"
-        started = done | sum(1 << int(s) for s in held)
-        for s in range(env.n_slots):
-            if (started >> s) & 1:
-                assert int(predecessors[s]) & ~done == 0, f"slot {s} started before its predecessors were done"
+        assert not done[held].any(), "a done subtask is never worked on again"
+        started = done.copy()
+        started[held] = True
+        for s in np.flatnonzero(started):
+            assert done[predecessors[s]].all(), f"slot {s} started before its predecessors were done"
         assert (after.worker_until[n, t][busy[n, t]] > after.tick[n, t]).all(), "busy workers finish later"
-        all_done = (done & real) == real
+        all_done = bool(done[real].all())
         assert terminated[n, t] == all_done
         assert truncated[n, t] == (not all_done and after.tick[n, t] >= spec.max_ticks)
         if not (terminated[n, t] or truncated[n, t]):

@@ -11,6 +11,7 @@ import zlib
 
 import pytest
 
+from bpjax.env.config import KitchenSpec
 from bpjax.env.reference import ReferenceKitchen
 from tests.conftest import compare, reference_episodes, spec_for
 
@@ -23,7 +24,10 @@ CASES = (
        (("kitchen/orders=pasta_mix", "kitchen.handoff=0"), 300),
        (("kitchen/orders=pasta_mix", "kitchen.handoff=2"), 300),
        (("kitchen/scenario=understaffed", "kitchen.max_ticks=12"), 300),  # many truncated rounds
-       (("kitchen/orders=arrivals", "kitchen.max_ticks=9"), 300)]
+       (("kitchen/orders=arrivals", "kitchen.max_ticks=9"), 300),
+       # every tick at its ceiling (MAX_TICKS): horizon, hand-off and skills of 10,000 ticks, no overflow
+       (("kitchen/orders=arrivals", "kitchen.max_ticks=10000", "kitchen.handoff=10000",
+         "kitchen.skills.chef=[10000,10000,10000]", "kitchen.orders.3.arrival=9999"), 100)]
 )
 
 
@@ -48,3 +52,30 @@ def test_episodes_end_both_ways():
     ref = ReferenceKitchen(spec_for().to_dict())
     endings = [steps[-1][4:6] for steps, _ in reference_episodes(ref, 200, seed=2)]
     assert any(term for term, _ in endings)
+
+
+def _many_orders(dishes: list[str], arrivals: list[int], max_ticks: int, *overrides: str):
+    """The configured kitchen with its orders replaced by `dishes` (arriving at `arrivals`, cycled)."""
+    kitchen = spec_for(*overrides).to_dict()
+    kitchen["orders"] = [{"dish": dish, "arrival": arrivals[i % len(arrivals)]} for i, dish in enumerate(dishes)]
+    kitchen["max_ticks"] = max_ticks
+    return KitchenSpec.from_dict(kitchen)
+
+
+# > 32 slots: several uint32 words per set; burgers (3 slots) straddle each 32-slot word boundary, pasta's
+# 4-slot orders align with it, and the mixes put predecessors in the word below their successor.
+LARGE = [
+    pytest.param(("burger",) * 12, [0], 400, (), 40, id="12-burgers-36-slots"),
+    pytest.param(("pasta", "burger") * 6 + ("pasta",), [0, 3, 7], 400, ("kitchen/scenario=understaffed",), 30,
+                 id="pasta-burger-mix-46-slots-arrivals"),
+    pytest.param(("burger", "pasta") * 10, [0], 60, (), 30, id="70-slots-truncated"),
+    pytest.param(("burger",) * 22, [0, 5], 500, ("kitchen.handoff=0",), 20, id="22-burgers-66-slots-3-words"),
+]
+
+
+@pytest.mark.parametrize("dishes,arrivals,max_ticks,overrides,n_episodes", LARGE)
+def test_jax_env_matches_reference_beyond_32_slots(dishes, arrivals, max_ticks, overrides, n_episodes):
+    spec = _many_orders(list(dishes), arrivals, max_ticks, *overrides)
+    assert spec.n_slots > 32
+    compared = compare(spec, n_episodes, seed=zlib.crc32(repr((dishes, arrivals, overrides)).encode()))
+    assert compared >= n_episodes * 30  # long rounds: at least 30 decisions each, even the truncated ones

@@ -27,6 +27,7 @@ def test_default_pipeline_on_the_paper_kitchen(tmp_path):
     result = run_pipeline(tmp_path)
     tips = json.loads((tmp_path / "tips.json").read_text())
     assert set(tips) >= {"recommended", "candidates", "q_values", "trainees", "settings"}
+    assert 0 < tips["q_values"]["lower_bound_ticks"] <= tips["q_values"]["optimal_ticks"] == 19
     for name in ("report.md", "tip_effect.png", "traces.parquet", "players.json", "rule_lists.json"):
         assert (tmp_path / name).is_file(), name
     for tip in tips["recommended"] + tips["candidates"]:

@@ -11,14 +11,14 @@ import jax
 import jax.numpy as jnp
 
 from bpjax.agents.common import TrainState, all_finite, check_range, make_optimizer, shard_env_batch
-from bpjax.agents.networks import ActorCritic, entropy, log_policy, sample_action
+from bpjax.agents.networks import ActorCritic, entropy, log_policy, sample_action_by_cdf
 from bpjax.env.kitchen import Kitchen
 from bpjax.env.types import EnvParams, EnvState, Observation
 
 
 @dataclass(frozen=True)
 class PPOConfig:
-    n_envs: int = 64
+    n_envs: int = 32  # about as much learnt per update as 64 envs, for less time (benchmarks/RESULTS.md)
     n_steps: int = 64
     hidden: tuple[int, ...] = (64, 64)
     learning_rate: float = 1e-3
@@ -121,11 +121,13 @@ def make_ppo_parts(env: Kitchen, env_params: EnvParams, config: PPOConfig,
         return PPOState(params, optimizer.init(params), key, jnp.int32(0), env_state, obs, jnp.float32(0))
 
     def env_step(params, env_state, obs, key):
+        """One step of the whole env batch: one forward pass over the batch, one draw per env."""
         logits, value = network.apply(params, obs.features)
-        action = sample_action(key, logits, obs.action_mask)
-        log_p = jnp.take_along_axis(log_policy(logits, obs.action_mask), action[None], axis=-1)[0]
+        action = sample_action_by_cdf(key, logits, obs.action_mask)
+        log_p = jnp.take_along_axis(log_policy(logits, obs.action_mask), action[:, None], axis=-1)[:, 0]
         tick = env_state.tick
-        next_obs, next_state, reward, terminated, truncated, _ = env.step(key, env_state, action, env_params)
+        next_obs, next_state, reward, terminated, truncated, _ = jax.vmap(env.step, in_axes=(None, 0, 0, None))(
+            None, env_state, action, env_params)
         done = terminated | truncated
         end_tick = jnp.where(done, tick - reward, 0.0)  # the round's ticks, where it ended
         return (next_state, next_obs), Transition(obs, action, log_p, value, reward, done.astype(jnp.float32),
@@ -133,13 +135,9 @@ def make_ppo_parts(env: Kitchen, env_params: EnvParams, config: PPOConfig,
 
     def collect(state: PPOState):
         key, rollout_key = jax.random.split(state.key)
-
-        def one_step(carry, key):
-            keys = jax.random.split(key, config.n_envs)
-            return jax.vmap(env_step, in_axes=(None, 0, 0, 0))(state.params, *carry, keys)
-
         (env_state, last_obs), traj = jax.lax.scan(
-            one_step, shard_env_batch((state.env_state, state.last_obs)), jax.random.split(rollout_key, config.n_steps))
+            lambda carry, key: env_step(state.params, *carry, key),
+            shard_env_batch((state.env_state, state.last_obs)), jax.random.split(rollout_key, config.n_steps))
         return state.replace(key=key, env_state=env_state, last_obs=last_obs), traj
 
     def learn(state: PPOState, traj: Transition, rewards):

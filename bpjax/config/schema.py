@@ -262,6 +262,8 @@ def _primary(player: Any) -> dict[str, type]:
         algo: Any = MISSING   # typed by the chosen option's own schema (ppo_schema, reinforce_schema)
         seed: int = seed_field()
         n_seeds: int = setting(1, low=1, high=MAX_SEEDS)
+        # kitchens skills_seed .. skills_seed + n_kitchens - 1 (kitchen/skills=random), trained in one call
+        n_kitchens: int = setting(1, low=1, high=MAX_SEEDS)
         chunk: int = setting(25, low=1, high=MAX_UPDATES)
         checkpoint_every: int = setting(1, low=1, high=MAX_UPDATES)
         resume: bool = False

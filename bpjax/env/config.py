@@ -2,6 +2,10 @@
 
 All checks run here, in plain Python, before anything is compiled, so a bad config fails with one line
 naming the offending field instead of a shape error deep inside XLA.
+
+Ceilings: ``max_ticks``, order arrivals, ``handoff`` and skill ticks are at most :data:`MAX_TICKS`, so every
+tick the env computes (at most a horizon plus one subtask plus a hand-off) stays far inside int32, and the
+number of slots is at most :data:`MAX_SLOTS`.
 """
 
 from __future__ import annotations
@@ -10,7 +14,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Mapping
 
-MAX_SLOTS = 32  # slot sets are packed into one uint32 bitmask per environment
+MAX_TICKS = 10_000  # ceiling of the horizon, arrivals, hand-off and skill ticks (rounds are scanned this far)
+MAX_SLOTS = 1_024   # ceiling of orders x slots per order (the step's program grows with the slot count)
 
 
 class ConfigError(ValueError):
@@ -110,8 +115,8 @@ class KitchenSpec:
         task_types = _parse_task_types(kitchen["task_types"])
         dishes = {name: _parse_recipe(f"kitchen.dishes.{name}", recipe, task_types)
                   for name, recipe in _mapping("kitchen.dishes", kitchen["dishes"]).items()}
-        handoff = _int_at_least("kitchen.handoff", kitchen.get("handoff", 1), 0)
-        max_ticks = _int_at_least("kitchen.max_ticks", kitchen.get("max_ticks", 50), 1)
+        handoff = _int_in("kitchen.handoff", kitchen.get("handoff", 1), 0, MAX_TICKS)
+        max_ticks = _int_in("kitchen.max_ticks", kitchen.get("max_ticks", 50), 1, MAX_TICKS)
         workers, scenario = _parse_workers(kitchen["skills"], kitchen["scenario"], task_types)
         orders = _parse_orders(kitchen["orders"], dishes, max_ticks)
 
@@ -123,7 +128,7 @@ class KitchenSpec:
                         f"{task_types[subtask.task_type]} ('{subtask.name}' of {order.dish})")
         spec = cls(task_types, dishes, workers, orders, handoff, max_ticks, scenario)
         if spec.n_slots > MAX_SLOTS:
-            raise ConfigError(f"kitchen.orders: {spec.n_slots} subtask slots exceed the limit of {MAX_SLOTS} "
+            raise ConfigError(f"kitchen.orders: {spec.n_slots} subtask slots exceed the ceiling of {MAX_SLOTS} "
                               f"({len(orders)} orders x {spec.slots_per_order} subtasks)")
         return spec
 
@@ -171,6 +176,13 @@ def _int_at_least(field: str, value: Any, low: int) -> int:
         raise ConfigError(f"{field}: expected an integer, got {value!r}")
     if value < low:
         raise ConfigError(f"{field}: must be >= {low}, got {value}")
+    return value
+
+
+def _int_in(field: str, value: Any, low: int, high: int) -> int:
+    value = _int_at_least(field, value, low)
+    if value > high:
+        raise ConfigError(f"{field}: must be <= {high}, got {value}")
     return value
 
 
@@ -244,7 +256,7 @@ def _parse_workers(skills: Any, scenario: Any, task_types: tuple[str, ...]) -> t
         if len(row) != len(task_types):
             raise ConfigError(f"{field}: {len(row)} entries but {len(task_types)} task types "
                               f"({', '.join(task_types)})")
-        ticks = tuple(None if t is None else _int_at_least(f"{field}[{k}] ({task_types[k]})", t, 1)
+        ticks = tuple(None if t is None else _int_in(f"{field}[{k}] ({task_types[k]})", t, 1, MAX_TICKS)
                       for k, t in enumerate(row))
         workers.append(Worker(name, ticks))
     return tuple(workers), str(scenario.get("name", ""))

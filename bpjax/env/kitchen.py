@@ -27,92 +27,98 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from bpjax.env import bitset
+from bpjax.env.bitset import Bits
 from bpjax.env.config import KitchenSpec
 from bpjax.env.types import EnvParams, EnvState, Observation
 
+
 def make_params(spec: KitchenSpec) -> EnvParams:
-    """Numeric tables of a validated kitchen."""
+    """Numeric tables of a validated kitchen (every number of it: kitchens of one shape differ only here)."""
     n_workers, n_slots, per_order = spec.n_workers, spec.n_slots, spec.slots_per_order
     duration = np.zeros((n_workers, n_slots), np.int32)
-    can_do = np.zeros(n_workers, np.uint32)
+    can_do = [[] for _ in range(n_workers)]
     slot_type = np.full(n_slots, len(spec.task_types), np.int32)
-    real = 0
+    real = []
     for slot in range(n_slots):
         subtask = spec.slot_subtask(slot)
         if subtask is None:
             continue
-        real |= 1 << slot
+        real.append(slot)
         slot_type[slot] = subtask.task_type
         for w, worker in enumerate(spec.workers):
             ticks = worker.ticks[subtask.task_type]
             if ticks is not None:
                 duration[w, slot] = ticks
-                can_do[w] |= np.uint32(1 << slot)
+                can_do[w].append(slot)
+    slots = lambda members: bitset.from_slots(members, n_slots)  # noqa: E731
     return EnvParams(
         duration=jnp.asarray(duration),
-        can_do=jnp.asarray(can_do),
+        can_do=jnp.asarray(np.stack([slots(c) for c in can_do])),
         slot_type=jnp.asarray(slot_type),
         order_arrival=jnp.asarray([o.arrival for o in spec.orders], jnp.int32),
-        order_slots=jnp.asarray([sum(1 << slot for slot in range(o * per_order, (o + 1) * per_order)
-                                     if spec.slot_subtask(slot) is not None)
-                                 for o in range(len(spec.orders))], jnp.uint32),
-        pred_by_shift=jnp.asarray([_predecessor_mask(spec, shift) for shift in predecessor_shifts(spec)],
-                                  jnp.uint32),
-        real=jnp.uint32(real),
-        type_slots=jnp.asarray([sum(1 << slot for slot in range(n_slots) if slot_type[slot] == k)
-                                for k in range(len(spec.task_types))], jnp.uint32),
+        order_slots=jnp.asarray(np.stack([slots(s for s in range(o * per_order, (o + 1) * per_order)
+                                                if spec.slot_subtask(s) is not None)
+                                          for o in range(len(spec.orders))])),
+        pred_by_shift=jnp.asarray(np.asarray([slots(_predecessor_slots(spec, shift))
+                                              for shift in predecessor_shifts(per_order)], np.uint32
+                                             ).reshape(-1, bitset.n_words(n_slots))),
+        real=jnp.asarray(slots(real)),
+        type_slots=jnp.asarray(np.stack([slots(s for s in range(n_slots) if slot_type[s] == k)
+                                         for k in range(len(spec.task_types))])),
         handoff=jnp.int32(spec.handoff),
         max_ticks=jnp.int32(spec.max_ticks),
     )
 
 
-def predecessor_shifts(spec: KitchenSpec) -> tuple[int, ...]:
-    """Distinct slot distances (successor - predecessor) over all precedence edges, in slot order.
+def predecessor_shifts(slots_per_order: int) -> tuple[int, ...]:
+    """Every slot distance (successor - predecessor) a precedence edge can have in orders of this many slots.
 
-    Grouping edges by distance lets all slots test "predecessors done" at once with a few shifts of the
-    done bitmask, instead of one test per slot."""
-    shifts = set()
-    for slot in range(spec.n_slots):
-        subtask = spec.slot_subtask(slot)
-        if subtask is not None:
-            shifts.update(slot % spec.slots_per_order - p for p in subtask.after)
-    return tuple(sorted(shifts))
+    Grouping edges by distance lets all slots test "predecessors done" at once with a few shifts of the done
+    set, instead of one test per slot. The distances depend on the shape alone (a kitchen without edges of
+    some distance has an empty mask for it), so kitchens of one shape share one program."""
+    return tuple(d for d in range(1 - slots_per_order, slots_per_order) if d != 0)
 
 
-def _predecessor_mask(spec: KitchenSpec, shift: int) -> int:
-    """Bits of the slots whose predecessor lies `shift` slots before them."""
-    mask = 0
+def _predecessor_slots(spec: KitchenSpec, shift: int) -> list[int]:
+    """The slots whose predecessor lies `shift` slots before them."""
+    out = []
     for slot in range(spec.n_slots):
         subtask = spec.slot_subtask(slot)
         if subtask is not None and any(slot % spec.slots_per_order - p == shift for p in subtask.after):
-            mask |= 1 << slot
-    return mask
-
-
-def _shift(bits: jax.Array, shift: int) -> jax.Array:
-    return jnp.left_shift(bits, shift) if shift >= 0 else jnp.right_shift(bits, -shift)
-
-
-def _unbits(mask: jax.Array, n: int) -> jax.Array:
-    """Unpack a uint32 bitmask into n booleans along a new last axis."""
-    return (jnp.right_shift(mask[..., None], jnp.arange(n, dtype=jnp.uint32)) & 1).astype(bool)
+            out.append(slot)
+    return out
 
 
 @dataclass(frozen=True)
 class Kitchen:
-    """Static sizes of a kitchen; all numbers live in :class:`EnvParams`.
+    """The shape of a kitchen — workers, orders, slots per order, task types — and nothing else: every number
+    lives in :class:`EnvParams`, so every kitchen of one shape runs the same compiled program and a
+    population of them ``vmap``s over params.
 
-    The dynamics are written per worker and per order with Python loops over these static sizes, on scalar
-    bitmasks: under ``vmap`` every intermediate is then one value per environment, so XLA fuses a whole step
-    into a few wide elementwise loops instead of many small per-slot/per-worker arrays and reductions (which
-    it fused poorly and recomputed in every consumer)."""
+    The dynamics are written per worker and per order with Python loops over these static sizes, on sets of
+    slots packed into bits (:mod:`bpjax.env.bitset`): under ``vmap`` every intermediate is then one value per
+    environment and word, so XLA fuses a whole step into a few wide elementwise loops instead of many small
+    per-slot/per-worker arrays and reductions (which it fused poorly and recomputed in every consumer)."""
 
     n_workers: int
-    n_slots: int
+    n_orders: int
+    slots_per_order: int
     n_types: int
-    pred_shifts: tuple[int, ...] = ()  # see predecessor_shifts
-    staggered_arrivals: bool = True  # False when every order is there at tick 0 (skips arrival bookkeeping)
     illegal_ends_tick: bool = False  # an illegal action on a running round ends the tick instead of a no-op
+
+    @property
+    def n_slots(self) -> int:
+        return self.n_orders * self.slots_per_order
+
+    @property
+    def n_words(self) -> int:
+        """uint32 words per set of slots (static structure derived from the slot count)."""
+        return bitset.n_words(self.n_slots)
+
+    @property
+    def pred_shifts(self) -> tuple[int, ...]:
+        return predecessor_shifts(self.slots_per_order)
 
     @property
     def n_actions(self) -> int:
@@ -127,50 +133,56 @@ class Kitchen:
         return 3 * self.n_slots + self.n_workers * (self.n_types + 2) + 1
 
     # ---- state queries (all pure, work on one environment) ----------------------------------------
-    def _held(self, worker_slot) -> list[jax.Array]:
-        """Per worker, the bit of the slot it holds (0 when idle: a shift by 2**32 - 1 gives 0 in XLA)."""
-        return [jnp.left_shift(jnp.uint32(1), worker_slot[w].astype(jnp.uint32)) for w in range(self.n_workers)]
+    def _held(self, worker_slot) -> list[Bits]:
+        """Per worker, the set of the slot it holds (empty when idle)."""
+        return [bitset.bit(worker_slot[w], self.n_words) for w in range(self.n_workers)]
 
     def in_progress(self, state: EnvState) -> jax.Array:
-        """Bitmask of slots held by a worker."""
-        return _or_all(self._held(state.worker_slot))
+        """uint32[words]: the slots held by a worker."""
+        return bitset.or_all(self._held(state.worker_slot)).store()
 
     def available(self, state: EnvState, params: EnvParams) -> jax.Array:
-        """Bitmask of slots that are real, arrived, not started, with all predecessors done."""
-        return self._available_at(state.tick, state.done_slots, self.in_progress(state), params)
+        """uint32[words]: the slots that are real, arrived, not started, with all predecessors done."""
+        return self._available(state, params).store()
 
-    def _arrived(self, tick, params: EnvParams) -> jax.Array:
-        if not self.staggered_arrivals:
-            return params.real
-        return _or_all([jnp.where(params.order_arrival[o] <= tick, params.order_slots[o], jnp.uint32(0))
-                        for o in range(params.order_arrival.shape[-1])])
+    def _available(self, state: EnvState, params: EnvParams) -> Bits:
+        return self._available_at(state.tick, Bits.load(state.done_slots), bitset.or_all(self._held(state.worker_slot)),
+                                  params)
 
-    def _waiting(self, done, params: EnvParams) -> jax.Array:
-        """Bitmask of slots with a predecessor not done yet."""
-        waiting = jnp.uint32(0)
-        for index, shift in enumerate(self.pred_shifts):
-            waiting = waiting | (params.pred_by_shift[index] & ~_shift(done, shift))
+    def _arrived(self, tick, params: EnvParams) -> Bits:
+        return bitset.or_all([bitset.keep_if(params.order_arrival[o] <= tick, Bits.load(params.order_slots[o]))
+                              for o in range(self.n_orders)])
+
+    def _waiting(self, done: Bits, params: EnvParams) -> Bits:
+        """The slots with a predecessor not done yet."""
+        waiting = Bits.empty(self.n_words)
+        for index, distance in enumerate(self.pred_shifts):
+            waiting = waiting | (Bits.load(params.pred_by_shift[index]) & ~bitset.shift(done, distance))
         return waiting
 
-    def _available_at(self, tick, done, in_progress, params: EnvParams) -> jax.Array:
+    def _available_at(self, tick, done: Bits, in_progress: Bits, params: EnvParams) -> Bits:
         return self._arrived(tick, params) & ~self._waiting(done, params) & ~(done | in_progress)
 
-    def _legal_per_worker(self, state: EnvState, params: EnvParams) -> list[jax.Array]:
-        available = self.available(state, params)
-        return [jnp.where(state.worker_slot[w] < 0, available & params.can_do[w], jnp.uint32(0))
+    def _legal_per_worker(self, state: EnvState, params: EnvParams) -> list[Bits]:
+        available = self._available(state, params)
+        return [bitset.keep_if(state.worker_slot[w] < 0, available & Bits.load(params.can_do[w]))
                 for w in range(self.n_workers)]
 
     def legal_slots(self, state: EnvState, params: EnvParams) -> jax.Array:
-        """uint32[W]: per worker, the bitmask of slots it may be assigned to now."""
-        return jnp.stack(self._legal_per_worker(state, params))
+        """uint32[W, words]: per worker, the set of slots it may be assigned to now."""
+        return jnp.stack([legal.store() for legal in self._legal_per_worker(state, params)])
 
     def action_mask(self, state: EnvState, params: EnvParams) -> jax.Array:
         """bool[A]: exactly the legal actions (end tick always legal)."""
-        assign = _unbits(self.legal_slots(state, params), self.n_slots).reshape(-1)
+        assign = bitset.unpack(self.legal_slots(state, params), self.n_slots).reshape(-1)
         return jnp.concatenate([assign, jnp.ones((1,), bool)])
 
+    def _terminal(self, done: Bits, params: EnvParams) -> jax.Array:
+        real = Bits.load(params.real)
+        return (done & real).equals(real)
+
     def is_terminal(self, state: EnvState, params: EnvParams) -> jax.Array:
-        return (state.done_slots & params.real) == params.real
+        return self._terminal(Bits.load(state.done_slots), params)
 
     def is_truncated(self, state: EnvState, params: EnvParams) -> jax.Array:
         return ~self.is_terminal(state, params) & (state.tick >= params.max_ticks)
@@ -184,15 +196,22 @@ class Kitchen:
     def raw_features(self, state: EnvState, params: EnvParams) -> jax.Array:
         """float32[obs_size], unscaled (the reference simulator's and the traces' observation): per slot
         (available, in progress, done); per worker (idle, one-hot type of the held subtask, ticks left); the
-        tick. Built straight from the bitmasks, without gathers."""
+        tick. Built straight from the bits, without gathers."""
         busy = state.worker_slot >= 0
-        held = jnp.stack(self._held(state.worker_slot))  # [W]
-        in_progress = jnp.bitwise_or.reduce(held)
-        available = self._available_at(state.tick, state.done_slots, in_progress, params)
-        slot_sets = jnp.stack([available, in_progress, state.done_slots & params.real])  # [3]
-        slot_sets = _materialise(slot_sets)  # once, not once per slot feature
-        slots = jnp.right_shift(slot_sets[None, :], jnp.arange(self.n_slots, dtype=jnp.uint32)[:, None]) & 1
-        held_type = (held[:, None] & params.type_slots[None, :]) != 0  # [W, K]
+        held = self._held(state.worker_slot)
+        in_progress = bitset.or_all(held)
+        done = Bits.load(state.done_slots)
+        available = self._available_at(state.tick, done, in_progress, params)
+        slot_sets = jnp.stack([available.store(), in_progress.store(), (done & Bits.load(params.real)).store()])
+        slot_sets = bitset.materialise(slot_sets)  # [3, words], once, not once per slot feature
+        # slot-major shifts of each word ([S, 3] directly: no transpose of a [3, S] unpacking)
+        slots = jnp.concatenate(
+            [jnp.right_shift(slot_sets[None, :, i],
+                             jnp.arange(min(bitset.WORD_BITS, self.n_slots - bitset.WORD_BITS * i),
+                                        dtype=jnp.uint32)[:, None]) & 1
+             for i in range(self.n_words)], axis=0)  # [S, 3]
+        held_stored = jnp.stack([h.store() for h in held])  # [W, words]
+        held_type = ((held_stored[:, None, :] & params.type_slots[None, :, :]) != 0).any(axis=-1)  # [W, K]
         workers = jnp.concatenate([(~busy)[:, None], held_type], axis=1).astype(jnp.float32)
         ticks_left = jnp.where(busy, state.worker_until - state.tick, 0).astype(jnp.float32)[:, None]
         return jnp.concatenate([slots.reshape(-1).astype(jnp.float32),
@@ -213,7 +232,7 @@ class Kitchen:
         """The round's first state, without an observation (deterministic: `key` is kept for the gymnax
         signature and may be None). No auto-advance."""
         del key
-        return EnvState(tick=jnp.int32(0), done_slots=jnp.uint32(0),
+        return EnvState(tick=jnp.int32(0), done_slots=jnp.zeros((self.n_words,), jnp.uint32),
                         worker_slot=jnp.full((self.n_workers,), -1, jnp.int32),
                         worker_until=jnp.zeros((self.n_workers,), jnp.int32))
 
@@ -237,20 +256,23 @@ class Kitchen:
         return self.get_obs(next_state, params), next_state, reward, terminated, truncated, info
 
     def _transition(self, state: EnvState, action, params: EnvParams):
-        """The next state as per-env scalars (tick, done slots, per-worker slot and until lists), whether the
+        """The next state as per-env scalars (tick, done set, per-worker slot and until lists), whether the
         step took effect, and whether the action was legal (the two differ under `illegal_ends_tick`)."""
         action = jnp.asarray(action, jnp.int32)
-        action = _materialise(action)  # computed once, not inside every consumer (see _materialise)
+        action = bitset.materialise(action)  # computed once, not inside every consumer (see materialise)
         n_assign = self.n_workers * self.n_slots
-        over = self.is_terminal(state, params) | (state.tick >= params.max_ticks)
+        done_before = Bits.load(state.done_slots)
+        over = self._terminal(done_before, params) | (state.tick >= params.max_ticks)
         worker = action // self.n_slots
         slot = action % self.n_slots
         is_end = action == n_assign
-        slot_bit = jnp.left_shift(jnp.uint32(1), slot.astype(jnp.uint32))
+        slot_bit = bitset.bit(slot, self.n_words)
         pick = [worker == w for w in range(self.n_workers)]  # all False for an out-of-range action
-        legal_of_worker = _select(pick, self._legal_per_worker(state, params))
-        is_assign = (action >= 0) & (action < n_assign) & ((legal_of_worker & slot_bit) != 0)
-        is_assign = _materialise(is_assign.astype(jnp.int32)) != 0  # read by every per-worker update
+        legal_of_worker = Bits.empty(self.n_words)
+        for chosen, legal in zip(pick, self._legal_per_worker(state, params)):
+            legal_of_worker = bitset.where(chosen, legal, legal_of_worker)
+        is_assign = (action >= 0) & (action < n_assign) & (legal_of_worker & slot_bit).any()
+        is_assign = bitset.materialise(is_assign.astype(jnp.int32)) != 0  # read by every per-worker update
         legal = (is_end | is_assign) & ~over
         if self.illegal_ends_tick:  # played as "end tick" (still flagged illegal in info)
             is_end = ~is_assign
@@ -260,39 +282,38 @@ class Kitchen:
         duration = jnp.int32(0)
         for k in range(self.n_types):
             of_worker = _select(pick, [ticks[w, k] for w in range(self.n_workers)])
-            duration = duration + jnp.where((params.type_slots[k] & slot_bit) != 0, of_worker, 0)
-        until = _materialise(state.tick + duration + params.handoff)
+            duration = duration + jnp.where((Bits.load(params.type_slots[k]) & slot_bit).any(), of_worker, 0)
+        until = bitset.materialise(state.tick + duration + params.handoff)
         worker_slot = [jnp.where(is_assign & pick[w], slot, state.worker_slot[w]) for w in range(self.n_workers)]
         worker_until = [jnp.where(is_assign & pick[w], until, state.worker_until[w]) for w in range(self.n_workers)]
         start = state.tick + is_end.astype(jnp.int32)
-        tick, done, worker_slot, worker_until = self._advance(start, state.done_slots, worker_slot, worker_until,
-                                                              params)
+        tick, done, worker_slot, worker_until = self._advance(start, done_before, worker_slot, worker_until, params)
         acts = ~over if self.illegal_ends_tick else legal
         keep = lambda new, old: jnp.where(acts, new, old)  # noqa: E731  (a no-op keeps the state)
-        return (keep(tick, state.tick), keep(done, state.done_slots),
+        return (keep(tick, state.tick), bitset.where(acts, done, done_before),
                 [keep(s, state.worker_slot[w]) for w, s in enumerate(worker_slot)],
                 [keep(u, state.worker_until[w]) for w, u in enumerate(worker_until)], acts, legal)
 
-    def _finish_step(self, state: EnvState, tick, done, worker_slot, worker_until, acts, legal,
+    def _finish_step(self, state: EnvState, tick, done: Bits, worker_slot, worker_until, acts, legal,
                      params: EnvParams, auto_reset: bool):
-        terminal = (done & params.real) == params.real
+        terminal = self._terminal(done, params)
         terminated = terminal & acts
         truncated = ~terminal & (tick >= params.max_ticks) & acts
         reward = (state.tick - tick).astype(jnp.float32)
         elapsed = tick - state.tick
         if auto_reset:
-            first = self.reset_env(None, params)
-            restart = lambda new, old: jnp.where(terminated | truncated, new, old)  # noqa: E731
-            tick, done = restart(first.tick, tick), restart(first.done_slots, done)
-            worker_slot = [restart(first.worker_slot[w], s) for w, s in enumerate(worker_slot)]
-            worker_until = [restart(first.worker_until[w], u) for w, u in enumerate(worker_until)]
+            ended = terminated | truncated
+            restart = lambda new, old: jnp.where(ended, new, old)  # noqa: E731
+            tick, done = restart(0, tick), bitset.where(ended, Bits.empty(self.n_words), done)
+            worker_slot = [restart(-1, s) for s in worker_slot]
+            worker_until = [restart(0, u) for u in worker_until]
         # Materialise every output as one value per env before anything is stacked per worker or read by the
         # observation: otherwise XLA fuses the whole step into each element of every consumer (recomputing it
         # W times per worker array and about obs_size times for the observation).
-        tick, done = _materialise(tick), _materialise(done)
-        worker_slot = [_materialise(x) for x in worker_slot]
-        worker_until = [_materialise(x) for x in worker_until]
-        next_state = EnvState(tick=tick, done_slots=done, worker_slot=jnp.stack(worker_slot),
+        tick, done = bitset.materialise(tick), done.materialise()
+        worker_slot = [bitset.materialise(x) for x in worker_slot]
+        worker_until = [bitset.materialise(x) for x in worker_until]
+        next_state = EnvState(tick=tick, done_slots=done.store(), worker_slot=jnp.stack(worker_slot),
                               worker_until=jnp.stack(worker_until))
         return next_state, reward, terminated, truncated, {"illegal_action": ~legal, "ticks_elapsed": elapsed}
 
@@ -301,58 +322,41 @@ class Kitchen:
         of_type = params.slot_type[None, :] == jnp.arange(self.n_types)[:, None]  # [K, S]
         return jnp.max(jnp.where(of_type[None], params.duration[:, None, :], 0), axis=-1)
 
-    def _advance(self, start, done, worker_slot, worker_until, params: EnvParams):
+    def _advance(self, start, done: Bits, worker_slot, worker_until, params: EnvParams):
         """Advance time from `start` to the first tick where an assignment is legal or the round ends.
 
         Without new assignments legality only grows with time (slots stay available, idle workers stay idle)
-        and it changes only when a worker finishes or an order arrives. So the next decision tick is the
-        earliest of those few candidate ticks (each at least `start`) at which an idle worker can do an
-        available slot, or everything is done; beyond the horizon, the horizon. Each candidate is tested with
-        a handful of bitmask ops per environment, branch-free. Returns (tick, done, worker_slot list,
-        worker_until list).
-        """
+        and it changes only when a worker finishes or an order arrives. Between two finishes the done and
+        idle sets are fixed, so from each worker's finish tick (at least `start`) the first decision is the
+        earliest arrival among the orders holding a slot an idle worker could then start (that finish tick
+        itself when such an order is already there), or that tick when everything is done; the next decision
+        tick is the earliest of these, and beyond the horizon, the horizon. Each candidate is a handful of
+        bit operations per environment, branch-free. Returns (tick, done, worker_slot list, worker_until
+        list)."""
         held = self._held(worker_slot)
-        todo = params.real & ~(done | _or_all(held))
-        candidates = [jnp.maximum(until, start) for until in worker_until]  # an idle worker's (until 0) is start
-        if self.staggered_arrivals:
-            candidates += [jnp.maximum(params.order_arrival[o], start) for o in range(params.order_arrival.shape[-1])]
-        decision_ticks = []
-        for candidate in candidates:
-            free = [until <= candidate for until in worker_until]
-            done_then = done | _or_all([jnp.where(f, h, jnp.uint32(0)) for f, h in zip(free, held)])
-            skills = _or_all([jnp.where(f, params.can_do[w], jnp.uint32(0)) for w, f in enumerate(free)])
-            available = self._arrived(candidate, params) & todo & ~self._waiting(done_then, params)
-            decides = ((available & skills) != 0) | ((done_then & params.real) == params.real)
-            decision_ticks.append(jnp.where(decides, candidate, params.max_ticks))
+        real = Bits.load(params.real)
+        todo = real & ~(done | bitset.or_all(held))
+        can_do = [Bits.load(params.can_do[w]) for w in range(self.n_workers)]
+        order_slots = [Bits.load(params.order_slots[o]) for o in range(self.n_orders)]
         tick = params.max_ticks
-        for decision_tick in decision_ticks:
-            tick = jnp.minimum(tick, decision_tick)
+        for until in worker_until:
+            candidate = jnp.maximum(until, start)  # an idle worker's (until 0) is start
+            free = [u <= candidate for u in worker_until]
+            done_then = done | bitset.or_all([bitset.keep_if(f, h) for f, h in zip(free, held)])
+            skills = bitset.or_all([bitset.keep_if(f, c) for f, c in zip(free, can_do)])
+            startable = todo & ~self._waiting(done_then, params) & skills  # once its order has arrived
+            arrival = params.max_ticks
+            for o in range(self.n_orders):
+                arrival = jnp.minimum(arrival, jnp.where((order_slots[o] & startable).any(), params.order_arrival[o],
+                                                         params.max_ticks))
+            decides = jnp.where((done_then & real).equals(real), candidate, jnp.maximum(candidate, arrival))
+            tick = jnp.minimum(tick, decides)
 
-        tick = _materialise(tick)
+        tick = bitset.materialise(tick)
         finished = [until <= tick for until in worker_until]  # idle workers (until 0) stay idle
-        return (tick, done | _or_all([jnp.where(f, h, jnp.uint32(0)) for f, h in zip(finished, held)]),
+        return (tick, done | bitset.or_all([bitset.keep_if(f, h) for f, h in zip(finished, held)]),
                 [jnp.where(f, -1, s) for f, s in zip(finished, worker_slot)],
                 [jnp.where(f, 0, u) for f, u in zip(finished, worker_until)])
-
-
-def _materialise(x: jax.Array) -> jax.Array:
-    """`x`, computed once and stored rather than recomputed inside each of its consumers.
-
-    XLA on CPU has no fusion barrier (``optimization_barrier`` is dropped before fusion) and duplicates cheap
-    elementwise producers into every consumer: a step's long integer chain would be recomputed once per
-    output. An integer division by a non-constant counts as expensive, so XLA keeps it (with everything fused
-    into it) as one stored result. The divisor ``1 | (bits >> 31)`` is always 1, which LLVM's known-bits
-    analysis sees after fusion, so the division itself is dropped from the machine code."""
-    bits = jax.lax.bitcast_convert_type(x, jnp.uint32)
-    one = jax.lax.bitcast_convert_type(jnp.uint32(1) | jnp.right_shift(bits, 31), x.dtype)
-    return jax.lax.div(x, one)
-
-
-def _or_all(values: list[jax.Array]) -> jax.Array:
-    out = values[0]
-    for value in values[1:]:
-        out = out | value
-    return out
 
 
 def _select(conditions: list[jax.Array], values: list[jax.Array]) -> jax.Array:
@@ -363,47 +367,35 @@ def _select(conditions: list[jax.Array], values: list[jax.Array]) -> jax.Array:
     return out
 
 
-def _popcount(bits: jax.Array) -> jax.Array:
-    return jax.lax.population_count(bits).astype(jnp.int32)
-
-
-def _nth_set_bit(bits: jax.Array, n: jax.Array) -> jax.Array:
-    """Position of the n-th (0-based) set bit of a uint32, by binary search on popcounts of the low half."""
-    position = jnp.zeros_like(n)
-    for width in (16, 8, 4, 2, 1):
-        low = _popcount(bits & jnp.uint32((1 << width) - 1))
-        skip = n >= low
-        n = jnp.where(skip, n - low, n)
-        bits = jnp.where(skip, jnp.right_shift(bits, width), bits)
-        position = jnp.where(skip, position + width, position)
-    return position
-
-
 def sample_legal_action(env: Kitchen, uniform: jax.Array, legal_slots: jax.Array,
                         allow_end_tick: jax.Array | bool = True) -> jax.Array:
-    """Uniform legal action from one uniform in [0, 1) and the per-worker legal bitmasks.
+    """Uniform legal action from one uniform in [0, 1) and the per-worker legal sets (uint32[W, words]).
 
     Picks the r-th legal action by prefix popcounts instead of a categorical over the full mask: random play
     then costs a few integer ops per step. Without `allow_end_tick`, ending the tick is drawn only when no
     assignment is legal."""
-    counts = [_popcount(legal_slots[w]) for w in range(env.n_workers)]
+    legal = [Bits.load(legal_slots[w]) for w in range(env.n_workers)]
+    counts = [bitset.popcount(bits) for bits in legal]
     n_assign = sum(counts[1:], counts[0])
     total = n_assign + jnp.where(allow_end_tick | (n_assign == 0), 1, 0)
     rank = jnp.minimum((uniform * total).astype(jnp.int32), total - 1)
     # walk the workers (a static loop: one value per env throughout, no small arrays to reduce)
-    before, worker, bits, nth = jnp.int32(0), jnp.int32(0), jnp.uint32(0), jnp.int32(0)
+    before, worker, bits, nth = jnp.int32(0), jnp.int32(0), Bits.empty(env.n_words), jnp.int32(0)
     for w, count in enumerate(counts):
         inside = (rank >= before) & (rank < before + count)
         worker = jnp.where(inside, w, worker)
-        bits = jnp.where(inside, legal_slots[w], bits)
+        bits = bitset.where(inside, legal[w], bits)
         nth = jnp.where(inside, rank - before, nth)
         before = before + count
-    slot = _nth_set_bit(bits, nth)
+    slot = bitset.nth_set_bit(bits, nth)
     return jnp.where(rank < n_assign, worker * env.n_slots + slot, env.end_tick_action).astype(jnp.int32)
+
+
+def kitchen_of(spec: KitchenSpec) -> Kitchen:
+    """The env (its static shape) of a validated kitchen."""
+    return Kitchen(spec.n_workers, len(spec.orders), spec.slots_per_order, len(spec.task_types))
 
 
 def make_kitchen(spec: KitchenSpec) -> tuple[Kitchen, EnvParams]:
     """The environment and its default params for a validated kitchen."""
-    staggered = any(order.arrival > 0 for order in spec.orders)
-    return (Kitchen(spec.n_workers, spec.n_slots, len(spec.task_types), predecessor_shifts(spec), staggered),
-            make_params(spec))
+    return kitchen_of(spec), make_params(spec)

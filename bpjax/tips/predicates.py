@@ -8,6 +8,7 @@ from typing import Sequence
 
 import numpy as np
 
+from bpjax.env import bitset
 from bpjax.env.config import KitchenSpec
 from bpjax.env.reference import RefState
 
@@ -31,9 +32,9 @@ class StateBatch:
     @classmethod
     def from_bits(cls, tick: np.ndarray, worker_slot: np.ndarray, done_bits: np.ndarray, n_slots: int
                   ) -> "StateBatch":
-        """From a JAX env state's arrays (the done slots as a uint32 bitmask per state)."""
-        bits = np.asarray(done_bits, np.uint64)[:, None] >> np.arange(n_slots, dtype=np.uint64)
-        return cls(np.asarray(tick, np.int64), np.asarray(worker_slot, np.int64), (bits & 1).astype(bool))
+        """From a JAX env state's arrays (the done slots packed, uint32[N, words] per state)."""
+        return cls(np.asarray(tick, np.int64), np.asarray(worker_slot, np.int64),
+                   bitset.unpack_host(done_bits, n_slots))
 
     def take(self, rows: np.ndarray) -> "StateBatch":
         return StateBatch(self.tick[rows], self.worker_slot[rows], self.done[rows])
@@ -44,15 +45,15 @@ def available(batch: StateBatch, spec: KitchenSpec) -> np.ndarray:
     n_slots, per_order = spec.n_slots, spec.slots_per_order
     real = np.asarray(spec.slot_types) >= 0
     arrival = np.asarray([spec.orders[s // per_order].arrival for s in range(n_slots)])
-    needs = np.zeros((n_slots, n_slots), bool)  # needs[s, p]: slot s waits for slot p
-    for s in range(n_slots):
-        subtask = spec.slot_subtask(s)
-        for p in subtask.after if subtask else ():
-            needs[s, (s // per_order) * per_order + p] = True
+    # precedence edges (slot, predecessor slot): a list, not an S x S matrix, so large kitchens stay cheap
+    edges = np.asarray([(s, (s // per_order) * per_order + p) for s in range(n_slots)
+                        for p in (spec.slot_subtask(s).after if spec.slot_subtask(s) else ())], np.int64).reshape(-1, 2)
     held = np.zeros_like(batch.done)
     rows, workers = np.nonzero(batch.worker_slot >= 0)
     held[rows, batch.worker_slot[rows, workers]] = True
-    waiting = (needs[None] & ~batch.done[:, None, :]).any(axis=2)
+    waiting = np.zeros_like(batch.done)
+    for s, p in edges:
+        waiting[:, s] |= ~batch.done[:, p]
     return real & (arrival <= batch.tick[:, None]) & ~batch.done & ~held & ~waiting
 
 

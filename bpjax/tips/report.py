@@ -74,7 +74,10 @@ def write_report(out: Path, report: TipReport, spec: KitchenSpec, q_source: dict
     lines = ["# bpjax tip report", "",
              f"Kitchen: scenario `{spec.scenario}`, orders {[o.dish for o in spec.orders]}; "
              + (f"exact optimum **{optimum_ticks:g} ticks**." if exact else
-                f"learned π* (greedy) **{optimum_ticks:g} ticks** (no exact solution: {q_source.get('reason')})."), "",
+                f"learned π* (greedy) **{optimum_ticks:g} ticks** (no exact solution: {q_source.get('reason')})"
+                + (f"; no schedule finishes in fewer than {q_source['lower_bound_ticks']} ticks (a lower bound), so "
+                   f"π* is at most {optimum_ticks - q_source['lower_bound_ticks']:g} ticks from optimal."
+                   if q_source.get("lower_bound_ticks") is not None else ".")), "",
              f"Q: {q_source['summary']}.", "",
              f"Trainees: {trainees['summary']}", "",
              "## What the simulation rests on", "",

@@ -53,7 +53,7 @@ class DecisionView:
     obs: np.ndarray           # float32[B, O] (the reference observation)
     mask: np.ndarray          # bool[B, A]
     tick: np.ndarray          # int[B]
-    done_bits: np.ndarray     # uint32[B]
+    done_bits: np.ndarray     # uint32[B, words]: the done slots, packed (bpjax.env.bitset)
     worker_slot: np.ndarray   # int[B, W]
     worker_until: np.ndarray  # int[B, W]
     trainee: np.ndarray       # int[B]: which simulated trainee each env's round belongs to

@@ -4,6 +4,10 @@ Trains `n_seeds` seeds together, shows a progress bar on stderr, writes metrics.
 scalars (tb/), Orbax checkpoints (checkpoints/), learning_curve.png and metrics.json into the output folder,
 and prints metrics.json as its last line. ``resume=true`` continues a run in its folder (see
 :mod:`bpjax.train.loop` for what resuming guarantees).
+
+``n_kitchens=K`` trains the kitchens of ``skills_seed`` ... ``skills_seed + K - 1`` (``kitchen/skills=random``:
+one seeded skill matrix each, all of one shape) on every seed, all K x n_seeds runs in the same one compiled
+call; metrics.json then lists every kitchen with its skills, exact optimum (or lower bound) and greedy ticks.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from bpjax.config.cli import Run, command
 from bpjax.config.schema import MAX_SEED
@@ -26,11 +30,34 @@ log = logging.getLogger("bpjax.train")
 
 @dataclass
 class TrainSettings:
-    spec: Any                # KitchenSpec
+    spec: Any                # KitchenSpec (the first kitchen of a population)
     algo: dict[str, Any]     # the algo group as a plain mapping
     name: str
     n_updates: int
     seeds: list[int]
+    kitchens: list[tuple[int, Any]] | None = None  # (skills_seed, KitchenSpec) per kitchen with n_kitchens > 1
+
+
+def kitchen_population(cfg: DictConfig) -> list[tuple[int, Any]]:
+    """(skills_seed, KitchenSpec) of the kitchens skills_seed .. skills_seed + n_kitchens - 1, all one shape;
+    ConfigError when they would not differ (the kitchen does not read skills_seed) or differ in shape."""
+    from bpjax.env.config import ConfigError, KitchenSpec
+    from bpjax.env.population import make_population
+
+    first, count = int(cfg.skills_seed), int(cfg.n_kitchens)
+    if first + count - 1 > MAX_SEED:
+        raise ConfigError(f"n_kitchens: skills seeds {first}..{first + count - 1} go beyond {MAX_SEED}")
+    kitchens = []
+    for skills_seed in range(first, first + count):
+        composed = cfg.copy()
+        with open_dict(composed):
+            composed.skills_seed = skills_seed
+        kitchens.append((skills_seed, KitchenSpec.from_dict(OmegaConf.to_container(composed.kitchen, resolve=True))))
+    if kitchens[0][1] == kitchens[1][1]:
+        raise ConfigError(f"n_kitchens: {count} kitchens asked for, but the kitchen does not change with "
+                          f"skills_seed (use kitchen/skills=random)")
+    make_population([spec for _, spec in kitchens])
+    return kitchens
 
 
 def validate(cfg: DictConfig) -> TrainSettings:
@@ -43,7 +70,8 @@ def validate(cfg: DictConfig) -> TrainSettings:
     seeds = [int(cfg.seed) + i for i in range(int(cfg.n_seeds))]
     if seeds[-1] > MAX_SEED:
         raise ConfigError(f"seed: seeds {seeds[0]}..{seeds[-1]} go beyond {MAX_SEED} (seeds are uint32)")
-    return TrainSettings(spec, algo, name, n_updates, seeds)
+    kitchens = kitchen_population(cfg) if int(cfg.n_kitchens) > 1 else None
+    return TrainSettings(spec, algo, name, n_updates, seeds, kitchens)
 
 
 def optimal_ticks(spec, max_states: int | None, run: Run) -> int | None:
@@ -68,22 +96,26 @@ def optimal_ticks(spec, max_states: int | None, run: Run) -> int | None:
     return ticks
 
 
-def learning_curve(history: dict[str, np.ndarray], seeds: list[int], optimum: int | None, path: Path,
+def learning_curve(history: dict[str, np.ndarray], runs: list[tuple], optimum: int | None, path: Path,
                    title: str) -> None:
+    """Mean ticks per update of every run ((kitchen or None, seed)), and the exact optimum as a line (one
+    kitchen)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4))
-    for index, seed in enumerate(seeds):
-        ax.plot(history["update"], history["mean_ticks"][index], lw=1, label=f"seed {seed}")
+    for index, (kitchen, seed) in enumerate(runs):
+        label = f"seed {seed}" if kitchen is None else f"kitchen {kitchen} seed {seed}"
+        ax.plot(history["update"], history["mean_ticks"][index], lw=1, label=label if len(runs) <= 16 else None)
     if optimum is not None:
         ax.axhline(optimum, color="black", ls="--", lw=1, label=f"exact optimum ({optimum})")
     ax.set_xlabel("update")
     ax.set_ylabel("mean ticks of sampled rounds")
     ax.set_title(title)
-    ax.legend(fontsize=7, ncol=2)
+    if len(runs) <= 16 or optimum is not None:
+        ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -98,6 +130,23 @@ def _preload() -> None:
     import orbax.checkpoint  # noqa: F401
 
 
+def _greedy_population(env, network, params, env_params) -> list[int]:
+    """Greedy ticks of every run: params and env params both with a leading run axis, one compiled call."""
+    import jax
+
+    from bpjax.agents.common import greedy_policy
+    from bpjax.env.rollout import run_episodes
+
+    n_steps = env.n_slots + int(np.max(np.asarray(env_params.max_ticks))) + 1  # rollout.max_decisions
+
+    def evaluate(network_params, kitchen):
+        result = run_episodes(env, kitchen, greedy_policy(env, network, network_params), jax.random.key(0), 1,
+                              n_steps)
+        return result.ticks[0]
+
+    return [int(t) for t in jax.jit(jax.vmap(evaluate))(params, env_params)]
+
+
 @command("train", validate)
 def main(cfg: DictConfig, settings: TrainSettings, run: Run) -> None:
     import threading
@@ -109,14 +158,25 @@ def main(cfg: DictConfig, settings: TrainSettings, run: Run) -> None:
 
     from bpjax.agents.common import make_greedy_evaluator
     from bpjax.env.kitchen import make_kitchen
+    from bpjax.env.population import make_population
+    from bpjax.solve.bound import lower_bound_ticks
     from bpjax.train.loop import train
 
     spec, name, n_updates, seeds, out = settings.spec, settings.name, settings.n_updates, settings.seeds, run.out
-    env, env_params = make_kitchen(spec)
-    optimum = optimal_ticks(spec, cfg.solver_max_states, run)
+    population = settings.kitchens
+    if population is None:
+        env, env_params = make_kitchen(spec)
+        optimum = optimal_ticks(spec, cfg.solver_max_states, run)
+        optima = [optimum]
+    else:
+        env, env_params = make_population([k for _, k in population])
+        optima = [optimal_ticks(k, cfg.solver_max_states, run) for _, k in population]
+        optimum = None
+    bounds = [lower_bound_ticks(k) for k in ([spec] if population is None else [k for _, k in population])]
 
     writer = SummaryWriter(str(out / "tb"))
-    bar = run.progress.bar(total=n_updates, desc=f"{name} {spec.scenario}", unit="upd")
+    label = spec.scenario if population is None else f"{spec.scenario} x {len(population)} kitchens"
+    bar = run.progress.bar(total=n_updates, desc=f"{name} {label}", unit="upd")
 
     def on_chunk(done: int, metrics: dict[str, np.ndarray]) -> None:
         size = metrics["loss"].shape[1]
@@ -131,7 +191,8 @@ def main(cfg: DictConfig, settings: TrainSettings, run: Run) -> None:
     start = time.perf_counter()
     try:
         result = train(env, env_params, settings.algo, seeds, int(cfg.chunk), out, int(cfg.checkpoint_every),
-                       bool(cfg.resume), on_chunk, shard_envs=bool(cfg.shard_envs), kitchen=spec.to_dict())
+                       bool(cfg.resume), on_chunk, shard_envs=bool(cfg.shard_envs), kitchen=spec.to_dict(),
+                       kitchens=None if population is None else [s for s, _ in population])
     finally:
         bar.close()
         writer.close()
@@ -140,19 +201,42 @@ def main(cfg: DictConfig, settings: TrainSettings, run: Run) -> None:
              result.resumed_from or 0)
 
     with run.progress.phase("greedy evaluation"):
-        evaluate = make_greedy_evaluator(env, env_params, result.network)
-        greedy = [int(t) for t in jax.vmap(evaluate)(result.states.params)]
+        if population is None:
+            evaluate = make_greedy_evaluator(env, env_params, result.network)
+            greedy = [int(t) for t in jax.vmap(evaluate)(result.states.params)]
+        else:
+            per_run = jax.tree.map(lambda x: np.repeat(np.asarray(x), len(seeds), axis=0), env_params)
+            greedy = _greedy_population(env, result.network, result.states.params, per_run)
     with run.progress.phase("learning curve"):
-        learning_curve(result.history, seeds, optimum, out / "learning_curve.png",
-                       f"{name} on {spec.scenario or 'kitchen'}")
+        learning_curve(result.history, result.runs, optimum, out / "learning_curve.png", f"{name} on {label}")
+    # per kitchen: its runs are the consecutive len(seeds) entries (kitchen-major)
+    kitchen_ids = [int(cfg.skills_seed)] if population is None else [s for s, _ in population]
+    specs = [spec] if population is None else [k for _, k in population]
+    kitchens = []
+    for index, (skills_seed, kitchen_spec) in enumerate(zip(kitchen_ids, specs)):
+        ticks = greedy[index * len(seeds):(index + 1) * len(seeds)]
+        kitchens.append({"skills_seed": skills_seed,
+                         "skills": {w.name: list(w.ticks) for w in kitchen_spec.workers},
+                         "optimal_ticks": optima[index], "lower_bound_ticks": bounds[index],
+                         "greedy_ticks": ticks,
+                         "reached_optimum": None if optima[index] is None
+                         else float(np.mean([g == optima[index] for g in ticks]))})
+    known = [(g, k["optimal_ticks"]) for k in kitchens for g in k["greedy_ticks"] if k["optimal_ticks"] is not None]
     median = float(np.median(greedy))
     # the env steps this process took (a resumed run's wall time covers only the updates after the resume)
     steps = int(result.history["env_steps"][:, result.resumed_from or 0:].sum())
     metrics = {
         "algo": name, "scenario": spec.scenario, "seeds": seeds, "n_updates": n_updates,
         "greedy_ticks": greedy, "greedy_ticks_median": median, "greedy_ticks_best": min(greedy),
-        "optimal_ticks": optimum, "gap": None if optimum is None else median - optimum,
-        "reached_optimum": None if optimum is None else float(np.mean([g == optimum for g in greedy])),
+        "optimal_ticks": optimum if population is None else None,
+        "lower_bound_ticks": bounds[0] if population is None else None,
+        "gap": None if optimum is None else median - optimum,
+        "reached_optimum": float(np.mean([g == o for g, o in known])) if known else None,
+        "n_kitchens": len(kitchens),
+        "kitchens_at_optimum": sum(1 for k in kitchens if k["reached_optimum"] is not None
+                                   and min(k["greedy_ticks"]) == k["optimal_ticks"]),  # its best seed
+        "kitchens_solved": sum(1 for k in kitchens if k["optimal_ticks"] is not None),
+        "kitchens": kitchens,
         "wall_s": round(wall, 3), "env_steps": steps, "env_steps_per_s": round(steps / max(wall, 1e-9), 1),
         "resumed_from": result.resumed_from, "devices": jax.device_count(),
         # what a sweep's aggregation groups by: this job's overrides and its whole resolved config

@@ -2,6 +2,10 @@
 the run cut into chunks (progress, metrics, NaN checks and Orbax checkpoints between chunks; no host
 round-trip inside a chunk), and exact resume: a chunk's result depends only on the state it starts from.
 
+A population of kitchens of one shape (``kitchens=[...]`` with params stacked along a leading kitchen axis,
+:mod:`bpjax.env.population`) trains in the same one compiled call: every (kitchen, seed) pair is one run,
+kitchen-major, each stepping its own kitchen's params.
+
 Resume guarantees (``resume=True`` on a run folder):
 
 - ``metrics.csv`` is written to a temporary file and renamed over the old one, so a crash at any moment
@@ -33,6 +37,8 @@ from bpjax.agents.reinforce import ReinforceConfig, make_reinforce
 from bpjax.env.config import ConfigError
 from bpjax.env.kitchen import Kitchen
 from bpjax.env.types import EnvParams
+
+RunId = tuple  # (kitchen id or None, seed): one trained run
 
 ALGORITHMS: dict[str, tuple[type, Callable]] = {"ppo": (PPOConfig, make_ppo),
                                                  "reinforce": (ReinforceConfig, make_reinforce)}
@@ -78,10 +84,11 @@ def env_mesh(env_batch: int, devices: list | None = None) -> jax.sharding.Mesh |
 class TrainRun:
     name: str
     network: Any
-    states: TrainState                 # batched over seeds
-    history: dict[str, np.ndarray]     # metric -> [seeds, updates]
+    states: TrainState                 # batched over runs (seeds; kitchen-major x seeds for a population)
+    history: dict[str, np.ndarray]     # metric -> [runs, updates]
     updates_done: int
     resumed_from: int | None           # update the run continued from, when resumed
+    runs: list[RunId] = dataclasses.field(default_factory=list)  # (kitchen or None, seed) per run, in order
 
 
 def _saveable(state: TrainState) -> TrainState:
@@ -168,9 +175,14 @@ def _write_json(path: Path, value: Any) -> None:
 def train(env: Kitchen, env_params: EnvParams, algo: Mapping[str, Any], seeds: list[int], chunk: int,
           out_dir: Path | None = None, checkpoint_every: int = 1, resume: bool = False,
           on_chunk: Callable[[int, dict[str, np.ndarray]], None] | None = None,
-          shard_envs: bool = True, kitchen: Mapping[str, Any] | None = None) -> TrainRun:
+          shard_envs: bool = True, kitchen: Mapping[str, Any] | None = None,
+          kitchens: list[int] | None = None) -> TrainRun:
     """Train `len(seeds)` independent runs together. Writes metrics.csv, run.json (and checkpoints) under
     `out_dir`; `kitchen` (its config) identifies the kitchen in run.json, else a digest of `env_params`.
+
+    With `kitchens` (an id per kitchen, e.g. its skills seed), `env_params` holds one kitchen per entry along
+    a leading axis and every kitchen trains every seed: ``len(kitchens) * len(seeds)`` runs, kitchen-major,
+    in one compiled call; metrics.csv gains a ``kitchen`` column.
 
     With several visible devices and `shard_envs`, each seed's environments are split over them (the agents
     mark their env batch with `shard_env_batch`; XLA partitions the rest): same results up to float
@@ -179,25 +191,53 @@ def train(env: Kitchen, env_params: EnvParams, algo: Mapping[str, Any], seeds: l
     if chunk < 1:
         raise ValueError(f"chunk: expected a positive integer, got {chunk}")
     record = run_record(name, config, seeds, n_updates, env_params, kitchen)
+    if kitchens is not None:
+        record["kitchens"] = list(kitchens)
     mesh = env_mesh(env_batch_size(config)) if shard_envs else None
-    network, init, run = ALGORITHMS[name][1](env, env_params, config)
-    keys = jax.vmap(jax.random.key)(np.asarray(seeds, np.uint32))
-    init_all = jax.jit(jax.vmap(init))  # one compiled program (cached across processes), not op by op
-    states = init_all(keys)
+    network, runs, init_all, init_args, run_chunk = _programs(env, env_params, name, config, seeds, kitchens)
+    init_args = (*init_args, jax.vmap(jax.random.key)(np.asarray([seed for _, seed in runs], np.uint32)))
+    # one compiled program (cached across processes), not op by op; and wait for it: a chunk dispatched now
+    # would hold pool threads waiting for these inputs while the initialiser's batched QR waits for pool threads
+    states = jax.block_until_ready(init_all(*init_args))
     if mesh is None:
-        return _train(network, run, states, seeds, n_updates, chunk, out_dir, checkpoint_every, resume,
+        return _train(network, runs, run_chunk, states, n_updates, chunk, out_dir, checkpoint_every, resume,
                       on_chunk, record)
     with jax.set_mesh(mesh):
         # Computed on one device, then laid out as on the mesh: on a CPU mesh, every device running jaxlib's
         # batched QR (the orthogonal initialiser) at once can park all the threads of the pool it waits on.
-        states = jax.device_put(jax.block_until_ready(states), init_all.lower(keys).compile().output_shardings)
-        return _train(network, run, states, seeds, n_updates, chunk, out_dir, checkpoint_every, resume,
+        states = jax.device_put(states, init_all.lower(*init_args).compile().output_shardings)
+        return _train(network, runs, run_chunk, states, n_updates, chunk, out_dir, checkpoint_every, resume,
                       on_chunk, record)
 
 
-def _train(network, run, states, seeds, n_updates, chunk, out_dir, checkpoint_every, resume, on_chunk,
+def _programs(env, env_params, name, config, seeds, kitchens):
+    """(network, run ids, init_all (jitted), its leading arguments (before the keys), run_chunk(states,
+    n_updates) -> (states, metrics))."""
+    make = ALGORITHMS[name][1]
+    if kitchens is None:
+        network, init, run = make(env, env_params, config)
+        run_chunk = jax.jit(jax.vmap(run, in_axes=(0, None)), static_argnums=1)
+        return network, [(None, seed) for seed in seeds], jax.jit(jax.vmap(init)), (), run_chunk
+    per_run = jax.tree.map(lambda x: np.repeat(np.asarray(x), len(seeds), axis=0), env_params)
+    horizons = np.unique(np.asarray(env_params.max_ticks))
+    # one horizon for all: kept a Python constant, so learners that size their rollouts by it still trace
+    fixed = (lambda p: p.replace(max_ticks=np.int32(horizons[0]))) if len(horizons) == 1 else (lambda p: p)
+    network = make(env, fixed(jax.tree.map(lambda x: x[0], per_run)), config)[0]
+
+    def init(params, key):
+        return make(env, fixed(params), config)[1](key)
+
+    def run(params, state, n_updates):
+        return make(env, fixed(params), config)[2](state, n_updates)
+
+    run_all = jax.jit(jax.vmap(run, in_axes=(0, 0, None)), static_argnums=2)
+    runs = [(k, seed) for k in kitchens for seed in seeds]
+    return (network, runs, jax.jit(jax.vmap(init)), (per_run,),
+            lambda states, n_updates: run_all(per_run, states, n_updates))
+
+
+def _train(network, runs, run_chunk, states, n_updates, chunk, out_dir, checkpoint_every, resume, on_chunk,
            record) -> TrainRun:
-    run_chunk = jax.jit(jax.vmap(run, in_axes=(0, None)), static_argnums=1)
 
     manager, rows, done, resumed_from = None, [], 0, None
     if out_dir is not None:
@@ -221,11 +261,14 @@ def _train(network, run, states, seeds, n_updates, chunk, out_dir, checkpoint_ev
         bad = np.argwhere(~metrics["finite"])
         if len(bad):
             seed_index, offset = bad[0]
+            kitchen, seed = runs[seed_index]
+            where = f"seed {seed}" if kitchen is None else f"kitchen {kitchen}, seed {seed}"
             raise NonFiniteError(f"non-finite loss or parameters at update {done + offset + 1} "
-                                 f"(seed {seeds[seed_index]}): training stopped")
+                                 f"({where}): training stopped")
         for offset in range(size):
-            for index, seed in enumerate(seeds):
-                rows.append({"update": done + offset + 1, "seed": seed,
+            for index, (kitchen, seed) in enumerate(runs):
+                rows.append({"update": done + offset + 1, **({} if kitchen is None else {"kitchen": kitchen}),
+                             "seed": seed,
                              **{k: float(v[index, offset]) for k, v in metrics.items() if k != "finite"}})
         done += size
         chunks_done += 1
@@ -238,7 +281,7 @@ def _train(network, run, states, seeds, n_updates, chunk, out_dir, checkpoint_ev
             on_chunk(done, metrics)
     if manager is not None:
         manager.close()
-    return TrainRun(record["algo"]["name"], network, states, _history(rows, seeds), done, resumed_from)
+    return TrainRun(record["algo"]["name"], network, states, _history(rows, runs), done, resumed_from, runs)
 
 
 def _write_history(path: Path, rows: list[dict]) -> None:
@@ -255,15 +298,20 @@ def _write_history(path: Path, rows: list[dict]) -> None:
     os.replace(tmp, path)
 
 
-def _history(rows: list[dict], seeds: list[int]) -> dict[str, np.ndarray]:
+def _run_of(row: Mapping[str, Any]) -> RunId:
+    return (int(row["kitchen"]) if "kitchen" in row else None, int(row["seed"]))
+
+
+def _history(rows: list[dict], runs: list[RunId]) -> dict[str, np.ndarray]:
+    """metric -> [runs, updates] from metrics.csv rows."""
     if not rows:
         return {}
-    keys = [k for k in rows[0] if k not in ("update", "seed")]
+    keys = [k for k in rows[0] if k not in ("update", "kitchen", "seed")]
     updates = sorted({int(r["update"]) for r in rows})
-    position = {seed: i for i, seed in enumerate(seeds)}
-    out = {k: np.full((len(seeds), len(updates)), np.nan) for k in keys}
+    position = {run: i for i, run in enumerate(runs)}
+    out = {k: np.full((len(runs), len(updates)), np.nan) for k in keys}
     for row in rows:
         for k in keys:
-            out[k][position[int(row["seed"])], int(row["update"]) - updates[0]] = float(row[k])
+            out[k][position[_run_of(row)], int(row["update"]) - updates[0]] = float(row[k])
     out["update"] = np.asarray(updates)
     return out
