@@ -18,8 +18,8 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
     os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
     atexit.register(shutil.rmtree, os.environ["JAX_COMPILATION_CACHE_DIR"], ignore_errors=True)
 
-# XLA's CPU runtime can wedge in its multi-threaded Eigen pool (every thread idle, the caller waiting on a
-# result forever, seen on the PPO programs); single-threaded Eigen does not. Subprocesses inherit it too.
+# A second guard against XLA CPU pool deadlocks (the one found, initialiser vs first chunk, is fixed in
+# bpjax.train.loop): single-threaded Eigen. Subprocesses inherit it too.
 if "xla_cpu_multi_thread_eigen" not in os.environ.get("XLA_FLAGS", ""):
     os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --xla_cpu_multi_thread_eigen=false".strip()
 
