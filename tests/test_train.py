@@ -85,11 +85,20 @@ def test_default_ppo_reaches_the_optimum_on_random_kitchens():
 
     network = make_ppo(env, per_kitchen[0], config)[0]
 
-    # the kitchen's params are an argument, so one program trains on all twelve and one evaluates
+    # the kitchen's params are an argument, so one program trains on all twelve and one evaluates; each run
+    # is initialised on its own, as bpjax.train does (a batched QR on CPU can deadlock its thread pool)
     @jax.jit
+    def initial(env_params, key):
+        return make_ppo(env, env_params, config)[1](key)
+
+    @jax.jit
+    def trained_from(env_params, states):
+        _, _, run = make_ppo(env, env_params, config)
+        return jax.vmap(lambda state: run(state, RANDOM_KITCHEN_UPDATES)[0].params)(states)
+
     def trained(env_params, keys):
-        _, init, run = make_ppo(env, env_params, config)
-        return jax.vmap(lambda key: run(init(key), RANDOM_KITCHEN_UPDATES)[0].params)(keys)
+        states = [jax.block_until_ready(initial(env_params, key)) for key in keys]
+        return trained_from(env_params, jax.tree.map(lambda *xs: jnp.stack(xs), *states))
 
     @jax.jit
     def greedy_ticks(env_params, params):
