@@ -32,7 +32,16 @@ async def participant(client: httpx.AsyncClient, pid: str, seed: int, latencies:
     joined.raise_for_status()
     auth = {"Authorization": f"Bearer {joined.json()['secret']}"}
     view = (await client.post("/api/start", json={"participant_id": pid}, headers=auth)).json()
-    decisions = 0
+    mine: list = []   # this participant's (the shared list grows with the others' too)
+    await play_round(client, pid, auth, view, rng, mine)
+    latencies.extend(mine)
+    return len(mine)  # one latency per decision
+
+
+async def play_round(client: httpx.AsyncClient, pid: str, auth: dict, view: dict, rng: random.Random,
+                     latencies: list) -> dict:
+    """Random legal play (assign 80 %, else end the tick) until the round ends; each request's latency is
+    appended to `latencies`. Returns the view the round ended on."""
     while view["phase"] == "playing":
         if view["legal"] and rng.random() < 0.8:
             pair = rng.choice(view["legal"])
@@ -44,8 +53,7 @@ async def participant(client: httpx.AsyncClient, pid: str, seed: int, latencies:
         latencies.append(time.perf_counter() - start)
         response.raise_for_status()
         view = response.json()
-        decisions += 1
-    return decisions
+    return view
 
 
 async def crowd(url: str, n: int) -> dict:

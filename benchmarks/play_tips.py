@@ -26,26 +26,12 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+from play_load import play_round  # the same scripted play (this folder is on the path)
 
 from bpjax.data.traces import read_traces
 from bpjax.play.cli import launched
 
 MODES = ("static", "personalised", "dynamic")
-
-
-async def play_round(client, pid, auth, view, rng, latencies) -> dict:
-    while view["phase"] == "playing":
-        if view["legal"] and rng.random() < 0.8:
-            pair = rng.choice(view["legal"])
-            path, body = "/api/assign", {"worker": pair["worker"], "slot": pair["slot"]}
-        else:
-            path, body = "/api/next_tick", {}
-        start = time.perf_counter()
-        response = await client.post(path, json={"participant_id": pid, "tick": view["tick"], **body}, headers=auth)
-        latencies.append(time.perf_counter() - start)
-        response.raise_for_status()
-        view = response.json()
-    return view
 
 
 async def participant(client, pid: str, seed: int, latencies: list, starts: list) -> None:
