@@ -23,13 +23,12 @@ import time
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from env_throughput import jax_steps_per_s  # noqa: E402
 
-from bpjax.agents.common import make_greedy_evaluator  # noqa: E402
+from bpjax.agents.common import initial_states, make_greedy_evaluator  # noqa: E402
 from bpjax.agents.ppo import PPOConfig, make_ppo  # noqa: E402
 from bpjax.config import compose_config  # noqa: E402
 from bpjax.env.config import KitchenSpec  # noqa: E402
@@ -72,10 +71,7 @@ def ppo_run(env, params, optimum: int, args) -> dict:
     evaluate = jax.jit(jax.vmap(make_greedy_evaluator(env, params, network)))
     run_chunk = jax.jit(jax.vmap(run, in_axes=(0, None)), static_argnums=1)
     start = time.perf_counter()
-    # one run per call, as bpjax.train initialises (a batched QR on CPU can deadlock its thread pool)
-    one = jax.jit(init)
-    states = [jax.block_until_ready(one(jax.random.key(seed))) for seed in range(args.ppo_seeds)]
-    states = jax.tree.map(lambda *xs: jnp.stack(xs), *states)
+    states = initial_states(jax.jit(jax.vmap(init)), jax.vmap(jax.random.key)(np.arange(args.ppo_seeds, dtype=np.uint32)))
     done, train_s, steps, to_optimum, greedy = 0, 0.0, 0, None, []
     while done < args.ppo_updates:
         size = min(args.chunk, args.ppo_updates - done)

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bpjax.agents.common import NonFiniteError, greedy_policy, make_greedy_evaluator
+from bpjax.agents.common import NonFiniteError, greedy_policy, initial_states, make_greedy_evaluator
 from bpjax.agents.networks import action_at_quantile, sample_action, sample_action_by_cdf
 from bpjax.agents.ppo import make_ppo
 from bpjax.agents.reinforce import (ReinforceConfig, Step, _normalise, make_reinforce, policy_gradient_weights,
@@ -85,11 +85,9 @@ def test_default_ppo_reaches_the_optimum_on_random_kitchens():
 
     network = make_ppo(env, per_kitchen[0], config)[0]
 
-    # the kitchen's params are an argument, so one program trains on all twelve and one evaluates; each run
-    # is initialised on its own, as bpjax.train does (a batched QR on CPU can deadlock its thread pool)
-    @jax.jit
-    def initial(env_params, key):
-        return make_ppo(env, env_params, config)[1](key)
+    # the kitchen's params are an argument, so one program trains on all twelve and one evaluates; runs are
+    # initialised as bpjax.train does (initial_states: a batched QR on CPU can deadlock its thread pool)
+    initial = jax.jit(jax.vmap(lambda env_params, key: make_ppo(env, env_params, config)[1](key)))
 
     @jax.jit
     def trained_from(env_params, states):
@@ -97,8 +95,8 @@ def test_default_ppo_reaches_the_optimum_on_random_kitchens():
         return jax.vmap(lambda state: run(state, RANDOM_KITCHEN_UPDATES)[0].params)(states)
 
     def trained(env_params, keys):
-        states = [jax.block_until_ready(initial(env_params, key)) for key in keys]
-        return trained_from(env_params, jax.tree.map(lambda *xs: jnp.stack(xs), *states))
+        per_key = jax.tree.map(lambda x: np.repeat(np.asarray(x)[None], len(keys), axis=0), env_params)
+        return trained_from(env_params, initial_states(initial, per_key, keys))
 
     @jax.jit
     def greedy_ticks(env_params, params):

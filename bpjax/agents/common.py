@@ -88,3 +88,16 @@ def shard_env_batch(tree):
         return tree
     spec = jax.sharding.PartitionSpec(ENV_AXIS)
     return jax.tree.map(lambda x: jax.lax.with_sharding_constraint(x, spec), tree)
+
+
+def initial_states(init_all, *args):
+    """Every run's initial state from `init_all` (a jitted, vmapped initialiser; every arg batched along its first
+    axis), one run per call, then stacked.
+
+    One at a time because on CPU jaxlib's batched QR (the orthogonal initialiser) splits its batch over the
+    thread pool and waits for it, and can wait forever when the pool's threads are busy waiting too (a chunk
+    dispatched behind it, or every device of a mesh running the same QR); a batch of one runs inline. Each
+    call is waited for, so the first chunk never queues behind the initialiser."""
+    n = len(jax.tree.leaves(args[-1])[0])
+    parts = [jax.block_until_ready(init_all(*jax.tree.map(lambda x, i=i: x[i:i + 1], args))) for i in range(n)]
+    return jax.tree.map(lambda *xs: jnp.concatenate(xs), *parts)

@@ -29,10 +29,9 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
-from bpjax.agents.common import ENV_AXIS, NonFiniteError, TrainState
+from bpjax.agents.common import ENV_AXIS, NonFiniteError, TrainState, initial_states
 from bpjax.agents.ppo import PPOConfig, make_ppo
 from bpjax.agents.reinforce import ReinforceConfig, make_reinforce
 from bpjax.env.config import ConfigError
@@ -197,27 +196,15 @@ def train(env: Kitchen, env_params: EnvParams, algo: Mapping[str, Any], seeds: l
     mesh = env_mesh(env_batch_size(config)) if shard_envs else None
     network, runs, init_all, init_args, run_chunk = _programs(env, env_params, name, config, seeds, kitchens)
     init_args = (*init_args, jax.vmap(jax.random.key)(np.asarray([seed for _, seed in runs], np.uint32)))
-    states = _initialise(init_all, init_args)
+    states = initial_states(init_all, *init_args)
     if mesh is None:
         return _train(network, runs, run_chunk, states, n_updates, chunk, out_dir, checkpoint_every, resume,
                       on_chunk, record)
     with jax.set_mesh(mesh):
-        # computed on one device (see _initialise), then laid out as the mesh's program lays it out
+        # computed on one device (see initial_states), then laid out as the mesh's program lays it out
         states = jax.device_put(states, init_all.lower(*init_args).compile().output_shardings)
         return _train(network, runs, run_chunk, states, n_updates, chunk, out_dir, checkpoint_every, resume,
                       on_chunk, record)
-
-
-def _initialise(init_all, init_args):
-    """Every run's initial state, one run per call of the compiled (batched) initialiser, then stacked.
-
-    One at a time because on CPU jaxlib's batched QR (the orthogonal initialiser) splits its batch over the
-    thread pool and waits for it, and can wait forever when the pool's threads are busy waiting too (a chunk
-    dispatched behind it, or every device of a mesh running the same QR); a batch of one runs inline. Each
-    call is waited for, so the first chunk never queues behind the initialiser."""
-    n = len(jax.tree.leaves(init_args[-1])[0])
-    parts = [jax.block_until_ready(init_all(*jax.tree.map(lambda x: x[i:i + 1], init_args))) for i in range(n)]
-    return jax.tree.map(lambda *xs: jnp.concatenate(xs), *parts)
 
 
 def _programs(env, env_params, name, config, seeds, kitchens):
