@@ -17,7 +17,6 @@ import re
 import shlex
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -206,6 +205,14 @@ def test_the_extractor_reads_the_documented_forms():
     assert program_of(shlex.split("X=1 python benchmarks/a.py --x")) == "benchmarks/a.py"
 
 
+def test_ci_runs_exactly_the_readmes_test_command():
+    """The README's quick start is two commands, install-and-run then the tests; .ci/run ends with the second."""
+    quick_start = [c.line for c in bash_commands(fenced_blocks(PAGES[0].read_text(encoding="utf-8"))[0][1])]
+    assert len(quick_start) == 3 and quick_start[0].startswith("python -m pip install")  # pip && pipeline; pytest
+    ci = [line for line in (REPO / ".ci" / "run").read_text().splitlines() if line and not line.startswith("#")]
+    assert ci[-1] == quick_start[-1] and quick_start[-1].startswith("python -m pytest")
+
+
 LINK = re.compile(r"\]\(([^)\s]+)\)")                 # [text](target)
 NAMED_PAGE = re.compile(r"`((?:docs|benchmarks)/[\w./-]+\.md)`")   # a page named in backticks, from the root
 
@@ -313,23 +320,19 @@ def run_page(page: Path, scratch: Path) -> None:
 
 
 @pytest.fixture(scope="session")
-def page_runs(request, tmp_path_factory):
-    """The selected pages' commands, two pages at a time on the two cores (a page's commands run in order)."""
-    pages = [item.callspec.params["page"] for item in request.session.items
-             if item.originalname == "test_the_commands_of_a_page_run" and "page" in item.callspec.params]
+def docs_cache(tmp_path_factory):
+    """One cache folder for the documented commands of this test process, new for it: no result of an earlier
+    run is reused, and commands of one page share what an earlier one compiled."""
     patch = pytest.MonkeyPatch()
-    patch.setenv("BPJAX_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))   # no result of an earlier run
-    pool = ThreadPoolExecutor(max_workers=2)
-    futures = {page: pool.submit(run_page, page, tmp_path_factory.mktemp(page.stem)) for page in pages
-               if page_contents(page)[0]}
-    yield futures
-    pool.shutdown(cancel_futures=True)
+    patch.setenv("BPJAX_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+    yield
     patch.undo()
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("page", PAGES, ids=[p.name for p in PAGES])
-def test_the_commands_of_a_page_run(page, page_runs):
-    if page not in page_runs:
+def test_the_commands_of_a_page_run(page, docs_cache, tmp_path):
+    """A page's commands in order in one scratch folder (pages run side by side under pytest -n)."""
+    if not page_contents(page)[0]:
         pytest.skip(f"{page.name} shows no command")
-    page_runs[page].result()
+    run_page(page, tmp_path)

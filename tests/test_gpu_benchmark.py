@@ -8,9 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_gpu_benchmark_quick_writes_its_report(tmp_path):
     out = tmp_path / "gpu.json"
     result = subprocess.run([sys.executable, str(REPO / "benchmarks" / "gpu.py"), "--quick", "--json", str(out)],

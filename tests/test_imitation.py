@@ -171,6 +171,7 @@ def test_gail_rejects_an_absorbing_state_without_discounting(trainee):
         make_policy("gail", env, env_params, reward="wasserstein")
 
 
+@pytest.mark.slow
 def test_imitate_cli_on_a_bad_trace_file_stops_or_skips(tmp_path):
     """A corrupted round stops the run with one TraceError line; skip_invalid=true drops and reports it."""
     spec = spec_for()

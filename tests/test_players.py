@@ -109,6 +109,7 @@ def test_an_avoided_assignment_never_happens():
     assert (traces.rounds["ticks"] > solve(spec).optimal_ticks).all()
 
 
+@pytest.mark.slow
 def test_generate_cli(tmp_path):
     result = subprocess.run([sys.executable, "-m", "bpjax.data", "generate", "n_players=6", "rounds=2",
                              "format=csv", f"hydra.run.dir={tmp_path}"], capture_output=True, text=True,

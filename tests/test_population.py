@@ -54,6 +54,7 @@ def test_a_population_of_two_shapes_is_refused_naming_the_kitchen():
         make_population([spec_for(), spec_for("kitchen/orders=pasta_mix")])
 
 
+@pytest.mark.slow
 def test_population_training_equals_each_kitchen_trained_alone():
     """Kitchens x seeds in one call: every run follows its own kitchen, as if trained alone (up to float
     reduction order: the same mean ticks, parameters within 1e-4)."""
@@ -80,6 +81,7 @@ def test_n_kitchens_needs_kitchens_that_differ():
     assert len({spec.workers for _, spec in settings.kitchens}) == 3
 
 
+@pytest.mark.slow
 def test_train_cli_trains_a_population_and_the_sweep_table_lists_each_kitchen(tmp_path):
     job = tmp_path / "sweep" / "0"
     result = subprocess.run([sys.executable, "-m", "bpjax.train", f"hydra.run.dir={job}", "kitchen/skills=random",

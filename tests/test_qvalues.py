@@ -57,6 +57,7 @@ def test_monte_carlo_q_of_a_deterministic_policy_is_exact_and_below_q_star():
     assert float(q_start[0]) == -float(greedy_round)
 
 
+@pytest.mark.slow
 def test_monte_carlo_q_of_random_play_converges_to_its_mean():
     """Two independent large MC estimates of Q^random agree within a few standard errors, and the
     estimate lies between the exact Q* (best possible) and the horizon (worst possible)."""

@@ -18,7 +18,7 @@ import pytest
 
 from bpjax.env.config import ConfigError
 from bpjax.env.kitchen import make_kitchen
-from bpjax.train.loop import METRICS_FILE, RUN_FILE, train
+from bpjax.train.loop import METRICS_FILE, RUN_FILE, check_resume, train
 from tests.conftest import spec_for
 
 REPO = Path(__file__).resolve().parents[1]
@@ -100,7 +100,8 @@ def metric_updates(path: Path) -> list[int]:
         return [int(row["update"]) for row in csv.DictReader(f)]
 
 
-@pytest.mark.parametrize("where", [pytest.param("metrics", marks=pytest.mark.slow), "checkpoint"])
+@pytest.mark.slow
+@pytest.mark.parametrize("where", ["metrics", "checkpoint"])
 def test_a_run_killed_while_writing_resumes_to_the_uninterrupted_result(kitchen, whole, tmp_path, where):
     spec, env, params = kitchen
     out = tmp_path / "run"
@@ -118,6 +119,26 @@ def test_a_run_killed_while_writing_resumes_to_the_uninterrupted_result(kitchen,
     assert (out / METRICS_FILE).read_text() == (whole_dir / METRICS_FILE).read_text()
 
 
+def test_check_resume_names_what_differs_and_lets_n_updates_grow_only(tmp_path):
+    """The resume check alone (no training): one line naming each differing key, at most four of them;
+    n_updates may grow but not shrink."""
+    saved = {"algo": {"name": "ppo", "learning_rate": 0.001, "hidden": [64, 64]}, "seeds": [3],
+             "kitchen": {"handoff": 1}, "n_updates": 6}
+    check_resume(saved, {**saved, "n_updates": 9}, tmp_path)
+    changed = {**saved, "seeds": [4], "kitchen": {"handoff": 2},
+               "algo": {**saved["algo"], "learning_rate": 0.01, "hidden": [32]}}
+    with pytest.raises(ConfigError) as error:
+        check_resume(saved, changed, tmp_path)
+    assert str(error.value) == (f"resume: {tmp_path} was trained with other settings (algo.hidden [64, 64] -> [32]; "
+                                "algo.learning_rate 0.001 -> 0.01; kitchen.handoff 1 -> 2; seeds [3] -> [4]); "
+                                "resume with its settings or train in a new folder")
+    with pytest.raises(ConfigError, match=r"\(algo\.name \"ppo\" -> \"reinforce\"\)"):
+        check_resume(saved, {**saved, "algo": {"name": "reinforce"}}, tmp_path)
+    with pytest.raises(ConfigError, match=r"^algo\.n_updates: 5 is fewer than the 6 this run was set to train"):
+        check_resume(saved, {**saved, "n_updates": 5}, tmp_path)
+
+
+@pytest.mark.slow
 def test_resume_with_other_settings_is_refused_naming_them(kitchen, whole, tmp_path):
     spec, env, params = kitchen
     out = tmp_path / "run"
@@ -141,6 +162,7 @@ def test_resume_with_other_settings_is_refused_naming_them(kitchen, whole, tmp_p
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before  # refusals change nothing
 
 
+@pytest.mark.slow
 def test_n_updates_may_grow_on_resume(kitchen, whole, tmp_path):
     """A finished 2-update run resumed with n_updates=6 continues to 6: the same result as 6 in one go, and
     run.json now says 6."""
