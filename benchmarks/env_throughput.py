@@ -212,9 +212,9 @@ def main(args: argparse.Namespace) -> None:
     for mode in ("obs", "state"):
         reference_before = reference_steps_per_s(ref, mode == "obs", args.reference_seconds)
         print(f"{mode:<6} {'python':<9} {'ref':>7} {reference_before:14,.0f}")
-        jax_rates, before_rates, ratios = {}, {}, {}
+        jax_rates, before_rates, ratios, rounds = {}, {}, {}, {}
         for rng in ("threefry", "xorshift"):
-            jax_rates[rng], before_rates[rng], ratios[rng] = {}, {}, {}
+            jax_rates[rng], before_rates[rng], ratios[rng], rounds[rng] = {}, {}, {}, {}
             for batch in batches:
                 if batch % devices:
                     continue
@@ -226,7 +226,8 @@ def main(args: argparse.Namespace) -> None:
                 if args.before:
                     before_rates[rng][batch] = batch * steps / statistics.median(times["before"])
                     # the median of per-round ratios: each round's pair ran back to back
-                    ratios[rng][batch] = statistics.median(a / b for a, b in zip(times["after"], times["before"]))
+                    rounds[rng][batch] = [a / b for a, b in zip(times["after"], times["before"])]
+                    ratios[rng][batch] = statistics.median(rounds[rng][batch])
                     line += f" {before_rates[rng][batch]:15,.0f} {ratios[rng][batch]:18.3f}"
                 print(line)
         # The machine is shared: measure the reference again after the JAX runs and divide by the faster of
@@ -244,6 +245,7 @@ def main(args: argparse.Namespace) -> None:
             if args.before:
                 results["modes"][mode][rng]["before_steps_per_s"] = before_rates[rng]
                 results["modes"][mode][rng]["after_over_before_time"] = ratios[rng]
+                results["modes"][mode][rng]["after_over_before_time_per_round"] = rounds[rng]
     # Headline: like with like. The reference's state-only rate against the JAX step without the observation,
     # with the standard RNG (threefry); every other mode is in results["modes"] and printed below.
     headline = results["modes"][HEADLINE["mode"]][HEADLINE["rng"]]
