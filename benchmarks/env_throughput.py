@@ -11,10 +11,11 @@ With ``--before REV`` the env of git revision REV (its ``bpjax/env`` modules, im
 ``benchmarks/revision.py``) plays the same kitchen in the same process: for every mode and batch, each round
 runs one call of each version, alternating which goes first, and ``after_over_before_time`` is the median
 over rounds of the per-round time ratios (below 1: this tree is faster), so the shared machine's load drifts
-cancel.
+cancel. ``--hlo`` adds each version's compiled step size (instructions of the optimised HLO), with the
+kitchen's numbers as constants and as an argument.
 
     python benchmarks/env_throughput.py --json env_throughput.json [--host-devices 2]
-    python benchmarks/env_throughput.py --before REV --batches 4096 --repeats 15
+    python benchmarks/env_throughput.py --before REV --batches 4096 --repeats 31 --hlo
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import json
 import os
 import platform
 import random
+import re
 import statistics
 import sys
 import time
@@ -43,6 +45,8 @@ def parse_args() -> argparse.Namespace:
                         help="split the batch over this many XLA CPU devices (shard_map)")
     parser.add_argument("--before", metavar="REV",
                         help="also time the env of git revision REV, alternating with this tree's in each round")
+    parser.add_argument("--hlo", action="store_true",
+                        help="also count the instructions of each version's compiled step (batch 4,096)")
     parser.add_argument("--json", help="write results here")
     return parser.parse_args()
 
@@ -162,6 +166,29 @@ def jax_steps_per_s(env, params, batch: int, n_steps: int, with_obs: bool, rng: 
     return batch * n_steps / statistics.median(times["after"])
 
 
+def step_instructions(version: EnvVersion, with_obs: bool, batch: int, params_as_argument: bool) -> int:
+    """Instructions of the optimised HLO (fusion bodies included) of one vmapped step with its random legal
+    action, with the kitchen's numbers folded in as constants (as this benchmark and single-kitchen training
+    compile them) or passed as an argument (as a population of kitchens does)."""
+    env = version.env
+    step = jax.vmap(env.step, in_axes=(None, 0, 0, None))
+    legal_slots = jax.vmap(env.legal_slots, in_axes=(0, None))
+    sample = jax.vmap(lambda u, legal: version.sample(env, u, legal))
+
+    def one_step(states, uniform, params):
+        obs, states, reward, _, _, _ = step(None, states, sample(uniform, legal_slots(states, params)), params)
+        return states, reward + (_features(obs).sum(axis=1) if with_obs else 0.0)
+
+    states = jax.vmap(lambda _: env.reset_env(None, version.params))(jnp.arange(batch))
+    uniform = jnp.zeros(batch, jnp.float32)
+    if params_as_argument:
+        lowered = jax.jit(one_step).lower(states, uniform, version.params)
+    else:
+        lowered = jax.jit(lambda s, u: one_step(s, u, version.params)).lower(states, uniform)
+    text = lowered.compile().as_text()
+    return sum(1 for line in text.splitlines() if re.match(r"\s+(ROOT\s+)?%\S+ = ", line))
+
+
 def _with_key(carry):
     """Give the scan's key back its leading device axis."""
     return (carry[0][None],) + carry[1:]
@@ -207,6 +234,14 @@ def main(args: argparse.Namespace) -> None:
     }
     if args.before:
         results["before"] = {"rev": args.before, "commit": commit_of(args.before), "rounds": args.repeats}
+    if args.hlo:
+        results["hlo_instructions"] = {
+            v.name: {f"{mode}, params {kind}": step_instructions(v, mode == "obs", 4096, kind == "argument")
+                     for mode in ("obs", "state") for kind in ("constant", "argument")}
+            for v in versions}
+        for name, counts in results["hlo_instructions"].items():
+            print(f"compiled step ({name}), HLO instructions: "
+                  + "; ".join(f"{k}: {n:,}" for k, n in counts.items()))
     print(f"{'mode':<6} {'rng':<9} {'batch':>7} {'steps/s':>14} {'x ref':>7}"
           + (f" {'before steps/s':>15} {'after/before time':>18}" if args.before else ""))
     for mode in ("obs", "state"):

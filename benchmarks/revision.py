@@ -29,7 +29,7 @@ _EXTRACTED: dict[str, str] = {}  # commit -> package name
 
 
 def commit_of(rev: str, repo: Path = REPO) -> str:
-    """The full commit id of `rev` (a ConfigError-style one-line failure when git does not know it)."""
+    """The full commit id of `rev`; ValueError with one line when git does not know it."""
     result = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], cwd=repo,
                             capture_output=True, text=True)
     if result.returncode != 0:
