@@ -48,7 +48,8 @@ def package_at(rev: str, repo: Path = REPO) -> str:
     folder = Path(tempfile.mkdtemp(prefix=f"{name}_"))
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        tar.extractall(folder, filter="data")
+        # the "data" filter where this Python has it (3.10.12+, 3.11.4+); the archive is this repository's own
+        tar.extractall(folder, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
     (folder / PACKAGE).rename(folder / name)
     for path in (folder / name).rglob("*.py"):
         path.write_text(_IMPORT.sub(rf"\1\2\3{name}", path.read_text(encoding="utf-8")), encoding="utf-8")
