@@ -268,7 +268,7 @@ class Kitchen:
         slot = jax.lax.rem(action, jnp.int32(self.n_slots))
         is_end = action == n_assign
         slot_bit = bitset.bit(slot, self.n_words)
-        pick = [worker == w for w in range(self.n_workers)]  # all False for an out-of-range action
+        pick = [worker == w for w in range(self.n_workers)]  # read only with is_assign, which checks the range
         legal_of_worker = Bits.empty(self.n_words)
         for chosen, legal in zip(pick, self._legal_per_worker(state, params)):
             legal_of_worker = bitset.where(chosen, legal, legal_of_worker)
