@@ -164,7 +164,7 @@ class Kitchen:
         return self._arrived(tick, params) & ~self._waiting(done, params) & ~(done | in_progress)
 
     def _legal_per_worker(self, state: EnvState, params: EnvParams) -> list[Bits]:
-        available = self._available(state, params)
+        available = self._available(state, params).materialise()  # once, not inside each worker's set
         return [bitset.keep_if(state.worker_slot[w] < 0, available & Bits.load(params.can_do[w]))
                 for w in range(self.n_workers)]
 
@@ -263,11 +263,12 @@ class Kitchen:
         n_assign = self.n_workers * self.n_slots
         done_before = Bits.load(state.done_slots)
         over = self._terminal(done_before, params) | (state.tick >= params.max_ticks)
-        worker = action // self.n_slots
-        slot = action % self.n_slots
+        # truncating division: no floor fix-ups for negative actions (illegal whatever worker or slot they give)
+        worker = jax.lax.div(action, jnp.int32(self.n_slots))
+        slot = jax.lax.rem(action, jnp.int32(self.n_slots))
         is_end = action == n_assign
         slot_bit = bitset.bit(slot, self.n_words)
-        pick = [worker == w for w in range(self.n_workers)]  # all False for an out-of-range action
+        pick = [worker == w for w in range(self.n_workers)]  # read only with is_assign, which checks the range
         legal_of_worker = Bits.empty(self.n_words)
         for chosen, legal in zip(pick, self._legal_per_worker(state, params)):
             legal_of_worker = bitset.where(chosen, legal, legal_of_worker)
@@ -302,7 +303,7 @@ class Kitchen:
         reward = (state.tick - tick).astype(jnp.float32)
         elapsed = tick - state.tick
         if auto_reset:
-            ended = terminated | truncated
+            ended = bitset.materialise((terminated | truncated).astype(jnp.int32)) != 0  # read by every output
             restart = lambda new, old: jnp.where(ended, new, old)  # noqa: E731
             tick, done = restart(0, tick), bitset.where(ended, Bits.empty(self.n_words), done)
             worker_slot = [restart(-1, s) for s in worker_slot]
