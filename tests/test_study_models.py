@@ -113,7 +113,7 @@ def test_habits_fade_with_experience_and_with_a_followed_tip(paper_spec):
 
 # ---- the bandit ------------------------------------------------------------------------------------
 
-def test_the_bandit_shows_what_pays_learns_from_rounds_and_retires_what_is_followed():
+def test_the_bandit_shows_what_pays_learns_from_rounds_and_rests_what_mining_drops():
     good, bad = Tip("count", "times", 0, 2, 0), Tip("count", "times", 2, 1, 0)
     bandit = TipBandit(prior_inflation=1.0)
     bandit.offer(good, 3.0, (2.0, 4.0))
@@ -129,6 +129,7 @@ def test_the_bandit_shows_what_pays_learns_from_rounds_and_retires_what_is_follo
     assert sum(bandit.choose(rng) is None for _ in range(200)) > 150  # no tip rather than a losing one
     bandit.offer(good, 10.0, (9.0, 11.0))  # offered again: its posterior is kept
     assert bandit.arms[good].mean < 0
-    bandit.retire(good)
-    bandit.retire(bad)
+    bandit.keep_active({bad})  # a mining that recommends only the other: the good arm rests, keeping its posterior
+    assert not bandit.arms[good].active and bandit.arms[good].shown == 10
+    bandit.keep_active(set())
     assert bandit.choose(rng) is None
