@@ -10,7 +10,8 @@ mined as the pipeline mines a population's, with the person's model in π_H's pl
    `settings.simulate` that pass the study's filters (support, disagreement, a positive score) are simulated
    with the person's model following each, together with the best that pass them among the tips against each
    of the person's **own habits** — the (worker, task type) families whose θ exceeds the population's by more
-   than `distinct` (e^2: seven times as likely) — and the `always` tips (the population's), paired with a
+   than `distinct` (e^2: seven times as likely); a tip against that habit alone ("the chef should never
+   plate") before one that forbids more ("leave the chef idle") — and the `always` tips (the population's), paired with a
    control arm on other random streams (:func:`bpjax.tips.simulate.simulate_groups`);
 3. the tips whose simulated gain has its interval above zero are recommended: those against the person's own
    habits first, then the others, each best simulated gain first; a person with no costly habit gets none.
@@ -105,8 +106,10 @@ def personal_tips(people: Sequence[str], spec, env, params, optimum, model: Habi
     for own, mine in zip(scored, habits):
         picked = to_simulate(own, settings, eligible)
         tips = {c.tip for c in picked}
-        for habit in mine:  # the best-scored tip against each own habit, if the filters pass it
-            best = next((c for c in own if eligible(c) and habit in c.tip.rules_out(spec)), None)
+        for habit in mine:  # the best-scored tip against each own habit, the ones against it alone first
+            against_it = [c for c in own if eligible(c) and habit in c.tip.rules_out(spec)]
+            best = next((c for c in against_it if c.tip.rules_out(spec) == [habit]), None) or \
+                next(iter(against_it), None)
             if best is not None and best.tip not in tips:
                 picked.append(best)
                 tips.add(best.tip)
