@@ -107,6 +107,8 @@ class TipChooser:
         """A round of several people (trace rows; each person played with `tip_for(person)`): their habits, the
         bandits, and whether each followed their tip for the whole round (returned)."""
         spec, readings = self.spec, self.settings.readings
+        if self.mode == "control":  # nothing shown, nothing to learn about anyone's habits
+            return dict.fromkeys(frame["player_id"], False)
         traces = validate_traces(frame, "round")
         table = tick_table(traces, spec)
         tick_of_row = np.cumsum(np.isin(np.arange(len(traces.action)), table.first_row)) - 1

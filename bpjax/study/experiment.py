@@ -63,7 +63,7 @@ class StudySettings:
     penalty: float = 0.1               # prior precision of each person's habits around the population's
     population: TipSettings = field(default_factory=lambda: TipSettings(rule_lists=False))
     personal: TipSettings = field(default_factory=lambda: TipSettings(
-        rule_lists=False, simulate=3, per_family=1, max_predicates=1, compliance=(1.0,), eval_trainees=64,
+        rule_lists=False, simulate=3, per_family=1, max_predicates=1, compliance=(1.0,), eval_trainees=48,
         eval_rounds=1))
     prior_inflation: float = 2.0       # the dynamic bandit's prior: the simulated interval, this much wider
     seed: int = 0
