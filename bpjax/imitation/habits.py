@@ -52,8 +52,8 @@ class Decisions:
 
 
 def fit_deviation(parts: Sequence[Decisions], penalty: float, steps: int = 50) -> np.ndarray:
-    """δ maximising Σ_parts Σ log π(chosen | centre + δ) − penalty/2 ‖δ‖² (concave): Newton's method, each step
-    halved until the objective improves (a family a person never or always took has no finite optimum
+    """δ maximising Σ_parts Σ log π(chosen | centre + δ) − penalty/2 ‖δ‖² (concave): Newton's method, each
+    step halved until the objective improves (a family a person never or always took has no finite optimum
     without the prior, and a full Newton step from a flat start can overshoot far)."""
     parts = [p for p in parts if len(p)]
     if not parts:

@@ -147,7 +147,8 @@ def run_study(blocks: Sequence[Block], population: Sequence[Mapping[str, Any]], 
     ids = [f"t{i:03d}" for i in range(settings.trainees)]
     trainees = {arm: [TraineeState.new(pid, profile, int(seed)) for pid, profile, seed in zip(ids, profiles, seeds)]
                 for arm in settings.arms}
-    earlier: dict[str, dict[str, list]] = {arm: {} for arm in settings.arms}  # arm -> person -> other kitchens' decisions
+    # arm -> person -> their decisions in the kitchens before
+    earlier: dict[str, dict[str, list]] = {arm: {} for arm in settings.arms}
     results, population_recommended = [], {}
     round_number = 0
     for b, block in enumerate(blocks):

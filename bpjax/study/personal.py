@@ -11,8 +11,8 @@ mined as the pipeline mines a population's, with the person's model in π_H's pl
    with the person's model following each, together with the best that pass them among the tips against each
    of the person's **own habits** — the (worker, task type) families whose θ exceeds the population's by more
    than `distinct` (e^2: seven times as likely); a tip against that habit alone ("the chef should never
-   plate") before one that forbids more ("leave the chef idle") — and the `always` tips (the population's), paired with a
-   control arm on other random streams (:func:`bpjax.tips.simulate.simulate_groups`);
+   plate") before one that forbids more ("leave the chef idle") — and the `always` tips (the population's),
+   paired with a control arm on other random streams (:func:`bpjax.tips.simulate.simulate_groups`);
 3. the tips whose simulated gain has its interval above zero are recommended: those against the person's own
    habits first, then the others, each best simulated gain first; a person with no costly habit gets none.
 
@@ -40,7 +40,7 @@ from bpjax.tips.recommend import SimulatedTip, TipSettings, to_simulate
 from bpjax.tips.score import JointCosts, TipScore, score_tips_by_group
 from bpjax.tips.simulate import play_rounds, random_streams, simulate_groups
 
-SCORE_STREAMS = 104_729  # the scoring rounds' streams: apart from the evaluation's, so no tip is picked and judged on the same draws
+SCORE_STREAMS = 104_729  # scoring rounds on other streams than the evaluation's: no tip picked and judged on one draw
 
 
 @dataclass

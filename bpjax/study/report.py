@@ -110,7 +110,8 @@ def write_study(out: Path, result: StudyResult) -> dict:
                       "ticks)", "",
                   "Per trainee, the same trainee's round in the two arms; mean [95% CI]. Negative: fewer than "
                   "static.", "",
-                  "| round | dish | " + " | ".join(payload["paired"]) + " |", "|---|---|" + "---|" * len(payload["paired"])]
+                  "| round | dish | " + " | ".join(payload["paired"]) + " |",
+                  "|---|---|" + "---|" * len(payload["paired"])]
         for i, row in enumerate(rounds):
             cells = [pairs[i] for pairs in payload["paired"].values()]
             lines.append(f"| {row['round']} | {row['dish']} | " + " | ".join(
@@ -138,7 +139,8 @@ def write_study(out: Path, result: StudyResult) -> dict:
     for arm in arms:
         lines.append(f"- {arm}: " + ", ".join(f"{tip} x{n}" for tip, n in last[arm]["tips"].items()))
         for kind in kinds:
-            lines.append(f"  - {kind}: " + ", ".join(f"{tip} x{n}" for tip, n in last[arm]["by_kind"][kind]["tips"].items()))
+            shown = last[arm]["by_kind"][kind]["tips"]
+            lines.append(f"  - {kind}: " + ", ".join(f"{tip} x{n}" for tip, n in shown.items()))
     if payload["timing"]:
         lines += ["", f"Run time {payload['seconds']:.1f} s: " + ", ".join(
             f"{part} {seconds:.1f} s" for part, seconds in payload["timing"].items()) + "."]
