@@ -226,7 +226,7 @@ def play_rounds(env: Kitchen, params: EnvParams, spec: KitchenSpec, chooser: Cho
     logged: list[tuple] = []   # per step, the ticks it opened: (env, state arrays, mask, count, features)
     n_logged = 0
     current = np.zeros(batch, np.int64)  # each env's open decision tick in the log
-    taken = np.zeros((batch, max_steps + spec.max_ticks + 2), np.int64)  # each env's actions, in order
+    taken = np.zeros((batch, max_steps + spec.max_ticks + 2), np.int32)  # each env's actions, in order
     while not over.all():
         obs, mask, tick, done_bits, worker_slot, worker_until = (np.asarray(x) for x in view_fn(states, params))
         view = DecisionView(obs, mask, tick, done_bits, worker_slot, worker_until, trainee, round_number)
