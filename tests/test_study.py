@@ -39,7 +39,15 @@ def test_study_json_has_every_arm_and_round_with_intervals(study):
     assert all(r["tip_shown"] == 1 for r in payload["arms"]["static"]["by_round"])  # the pilot found a tip
     last = json.loads(result.stdout.strip().splitlines()[-1])
     assert set(last["arms"]) == set(payload["arms"])
-    assert (out / "report.md").read_text().count("| 3 | pasta |") == 2 and (out / "study_ticks.png").is_file()
+    report = (out / "report.md").read_text()  # suboptimal decisions, paired differences, ticks: a row per round each
+    assert report.count("| 3 | pasta |") == 3 and "## Paired differences" in report
+    assert (out / "study_ticks.png").is_file()
+    assert set(payload["paired"]) == {"personalised - static", "dynamic - static"} == set(last["paired"])
+    for rows in payload["paired"].values():
+        assert [r["round"] for r in rows] == [1, 2, 3]
+        assert all(r["suboptimal_ci"][0] <= r["suboptimal_rate"] <= r["suboptimal_ci"][1] for r in rows)
+    kinds = {t["kind"] for t in payload["trainees"]}
+    assert all(set(r["by_kind"]) == kinds for data in payload["arms"].values() for r in data["by_round"])
 
 
 @pytest.mark.slow
@@ -50,6 +58,8 @@ def test_arms_are_paired(study):
     static, personal = payload["arms"]["static"]["by_round"][0], payload["arms"]["personalised"]["by_round"][0]
     assert static["tips"] == personal["tips"]
     assert static["ticks"] == personal["ticks"] and static["suboptimal_rate"] == personal["suboptimal_rate"]
+    first = payload["paired"]["personalised - static"][0]   # so their paired difference is exactly zero
+    assert first["suboptimal_rate"] == 0 and first["ticks"] == 0
 
 
 def test_a_bad_block_is_one_line(tmp_path):

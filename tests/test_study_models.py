@@ -71,6 +71,39 @@ def test_a_person_is_the_population_until_their_decisions_say_otherwise(paper_sp
     assert families[2 * paper_spec.n_slots + 1] == server_cook  # the server given a cook subtask
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_habits_carry_across_kitchens_with_the_same_workers(paper_spec, decision_q, seed):
+    """A person's decisions in one kitchen move their parameters in another kitchen with the same workers and
+    task types (their deviation from that kitchen's population), and more decisions move them further; decisions
+    of a kitchen with other workers are not mixed in."""
+    from dataclasses import replace
+
+    from bpjax.imitation.habits import family_names
+
+    q, mask = decision_q
+    here = HabitModel.for_kitchen(paper_spec, penalty=1.0)
+    server_cook = 1 + 2 * len(paper_spec.task_types) + 1
+    rng = np.random.default_rng(seed)
+    here.population = np.r_[1.0, rng.normal(0, 0.5, here.n_params - 1)]
+    other = replace(here, people={})    # the other kitchen: its population differs
+    other.population = here.population + rng.normal(0, 0.5, here.n_params)
+    habit = other.population.copy()
+    habit[server_cook] += 4.0           # in the other kitchen, this person lets the server cook far more
+    earlier = [other.decisions(q[:n], mask[:n], simulated_choices(other, habit, q[:n], mask[:n], seed))
+               for n in (60, 1500)]
+    few, many = (here.carry(name, [d])[server_cook] - here.population[server_cook]
+                 for name, d in (("few", earlier[0]), ("many", earlier[1])))
+    assert 0.3 < few < many and abs(many - 4.0) < 1.0
+    assert np.array_equal(here.carry("nobody", []), here.population)
+    elsewhere = replace(earlier[1], names=family_names(paper_spec)[::-1])  # another kitchen's workers
+    assert np.array_equal(here.carry("stranger", [elsewhere]), here.population)
+    # and this kitchen's own decisions count with the earlier ones
+    mine = simulated_choices(here, here.population, q[:200], mask[:200], seed + 1)
+    both = here.fit_person("both", q[:200], mask[:200], mine, earlier=[earlier[1]])
+    alone = here.fit_person("alone", q[:200], mask[:200], mine)
+    assert both[server_cook] - alone[server_cook] > 1.0
+
+
 # ---- trainees who learn --------------------------------------------------------------------------------
 
 def test_compliance_follows_the_pay_off_and_a_followed_tip_weakens_the_habit(paper_spec):
@@ -113,7 +146,7 @@ def test_habits_fade_with_experience_and_with_a_followed_tip(paper_spec):
 
 # ---- the bandit ------------------------------------------------------------------------------------
 
-def test_the_bandit_shows_what_pays_learns_from_rounds_and_retires_what_is_followed():
+def test_the_bandit_shows_what_pays_learns_from_rounds_and_rests_what_mining_drops():
     good, bad = Tip("count", "times", 0, 2, 0), Tip("count", "times", 2, 1, 0)
     bandit = TipBandit(prior_inflation=1.0)
     bandit.offer(good, 3.0, (2.0, 4.0))
@@ -129,6 +162,7 @@ def test_the_bandit_shows_what_pays_learns_from_rounds_and_retires_what_is_follo
     assert sum(bandit.choose(rng) is None for _ in range(200)) > 150  # no tip rather than a losing one
     bandit.offer(good, 10.0, (9.0, 11.0))  # offered again: its posterior is kept
     assert bandit.arms[good].mean < 0
-    bandit.retire(good)
-    bandit.retire(bad)
+    bandit.keep_active({bad})  # a mining that recommends only the other: the good arm rests, keeping its posterior
+    assert not bandit.arms[good].active and bandit.arms[good].shown == 10
+    bandit.keep_active(set())
     assert bandit.choose(rng) is None

@@ -79,6 +79,7 @@ class ExactSolver:
         self._order_dish = [o.dish for o in spec.orders]
         self._order_arrival = [o.arrival for o in spec.orders]
         self._togo: dict[tuple, int] = {}
+        self._q: dict[tuple, np.ndarray] = {}   # (state, horizon) -> Q*(s, ·): simulated players revisit states
 
     # ---- canonical keys ---------------------------------------------------------------------------
     def key(self, state: RefState) -> tuple:
@@ -128,7 +129,14 @@ class ExactSolver:
 
     def q_values(self, state: RefState, horizon: bool = True) -> np.ndarray:
         """float32[A]: Q*(s, a) = -(ticks from s until all done when taking a, then acting optimally);
-        -inf for illegal actions. With `horizon`, ticks are clipped at max_ticks (the env's return)."""
+        -inf for illegal actions. With `horizon`, ticks are clipped at max_ticks (the env's return). A copy:
+        the caller may change it."""
+        cached = self._q.get((state, horizon))
+        if cached is None:
+            cached = self._q[(state, horizon)] = self._q_values(state, horizon)
+        return cached.copy()
+
+    def _q_values(self, state: RefState, horizon: bool) -> np.ndarray:
         q = np.full(self.sim.n_actions, -np.inf, np.float32)
         if self.sim.is_over(state)[0]:
             return q

@@ -1,7 +1,8 @@
 """``python -m bpjax.study [overrides]``: a simulated between-subjects experiment (``bpjax.study.experiment``).
 
 Writes ``study.json``, ``report.md`` and ``study_ticks.png`` into the output folder and prints, last, one
-JSON line: per arm, the last round's ticks and share of suboptimal decisions with their 95% intervals.
+JSON line: per arm, the last round's ticks and share of suboptimal decisions with their 95% intervals, the
+paired differences from the static arm, and the seconds per part of the run.
 """
 
 from __future__ import annotations
@@ -61,7 +62,12 @@ def main(cfg: DictConfig, plan: StudyPlan, run: Run) -> None:
     for arm, last in summary.items():
         print(f"{arm:>13}: round {last['round']} ({last['dish']}) {last['ticks']:.2f} ticks {last['ticks_ci']}, "
               f"suboptimal {last['suboptimal_rate']:.1%} {[f'{x:.1%}' for x in last['suboptimal_ci']]}")
-    print(json.dumps({"arms": summary, "seconds": payload["seconds"]}))
+    paired = {name: {k: rows[-1][k] for k in ("round", "suboptimal_rate", "suboptimal_ci", "ticks", "ticks_ci")}
+              for name, rows in payload["paired"].items()}
+    for name, last in paired.items():
+        print(f"{name:>22}: round {last['round']} suboptimal {last['suboptimal_rate']:+.1%} "
+              f"{[f'{x:+.1%}' for x in last['suboptimal_ci']]}, ticks {last['ticks']:+.2f} {last['ticks_ci']}")
+    print(json.dumps({"arms": summary, "paired": paired, "seconds": payload["seconds"], "timing": payload["timing"]}))
 
 
 def _phases(run: Run):

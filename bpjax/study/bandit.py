@@ -3,16 +3,20 @@
 One Bayesian bandit per trainee (Thompson sampling). Each candidate tip is an arm whose unknown value is its
 gain for this trainee, in ticks per round, with a normal prior: mean = its simulated gain, variance from the
 simulation's interval. The interval's width is inflated by `prior_inflation`, because the simulation rests on
-a policy fitted to few decisions. After a round with tip ρ, the observed gain is the ticks the trainee was
+a model fitted to few decisions. After a round with tip ρ, the observed gain is the ticks the trainee was
 expected to take without a tip (its own simulated control) minus the ticks it took. This updates ρ's
 posterior, with the round-to-round noise of its control rounds as the observation variance.
 
 * **Choose**: draw a value for every active arm from its posterior and show the arm with the best draw, or no
-  tip when the best draw is not positive.
-* **Retire**: once the trainee has followed a tip for a whole round (every tick where it applies satisfies
-  it), it has it. The arm leaves the candidates so that the next tip can be shown.
-* **Re-mine**: after each round, newly recommended tips join as arms. Arms the bandit already has keep their
-  posterior.
+  tip when the best draw is not positive (or no arm is active).
+* **Active arms**: the tips the trainee's latest mining recommends — their simulated gain, with the trainee's
+  current habit model following them, has its interval above zero (before any mining: the population's tips).
+  An arm whose tip is no longer recommended rests (the habit it corrects has faded from the trainee's model,
+  or it never fitted them) and comes back if a later mining recommends it again. A tip the trainee follows
+  is *not* retired for being followed: following hides a habit only at the ticks where it is followed, and
+  while the trainee's decisions still show the habit, the tip stays a candidate and keeps being shown when
+  its draw is best.
+* **Re-mine**: newly recommended tips join as arms. Arms the bandit already has keep their posterior.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ class Arm:
     tip: Tip
     mean: float
     var: float
-    retired: bool = False
+    active: bool = True
     shown: int = 0
 
 
@@ -44,8 +48,13 @@ class TipBandit:
             sd = max((ci[1] - ci[0]) / (2 * z), 0.1) * self.prior_inflation
             self.arms[tip] = Arm(tip, gain, sd * sd)
 
+    def keep_active(self, tips: set[Tip]) -> None:
+        """The arms of `tips` are active, every other arm rests (a mining's recommended tips)."""
+        for tip, arm in self.arms.items():
+            arm.active = tip in tips
+
     def choose(self, rng: np.random.Generator) -> Tip | None:
-        active = [arm for arm in self.arms.values() if not arm.retired]
+        active = [arm for arm in self.arms.values() if arm.active]
         if not active:
             return None
         draws = [rng.normal(arm.mean, np.sqrt(arm.var)) for arm in active]
@@ -58,7 +67,3 @@ class TipBandit:
         arm.mean = (arm.mean / arm.var + gain / max(noise_var, 1e-6)) / precision
         arm.var = 1.0 / precision
         arm.shown += 1
-
-    def retire(self, tip: Tip) -> None:
-        if tip in self.arms:
-            self.arms[tip].retired = True

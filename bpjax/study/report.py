@@ -1,5 +1,6 @@
 """The simulated experiment's outputs: study.json (every number with its 95% interval), report.md with the
-pilot-style table (suboptimal decisions % by arm x round), and study_ticks.png (ticks by round per arm)."""
+pilot-style table (suboptimal decisions % by arm x round), the paired differences between arms, the last
+round by kind of trainee, and study_ticks.png (ticks by round per arm)."""
 
 from __future__ import annotations
 
@@ -19,20 +20,66 @@ def _mean_ci(values: np.ndarray) -> tuple[float, list[float]]:
     return mean, [round(float(mean - half), 4), round(float(mean + half), 4)]
 
 
+def _share(r) -> np.ndarray:
+    """Each trainee's share of suboptimal decision ticks in round `r`."""
+    return r.suboptimal[:, 0] / np.maximum(r.suboptimal[:, 1], 1)
+
+
 def study_json(result: StudyResult) -> dict:
     arms: dict[str, dict] = {}
+    kinds = np.asarray(result.kinds)
     for r in result.rounds:
         ticks, ticks_ci = _mean_ci(r.ticks)
-        per_trainee = r.suboptimal[:, 0] / np.maximum(r.suboptimal[:, 1], 1)
-        rate, rate_ci = _mean_ci(per_trainee)
+        rate, rate_ci = _mean_ci(_share(r))
         arms.setdefault(r.arm, {"by_round": []})["by_round"].append({
             "round": r.round, "dish": r.dish, "ticks": round(ticks, 4), "ticks_ci": ticks_ci,
             "suboptimal_rate": round(rate, 5), "suboptimal_ci": rate_ci,
             "tip_shown": round(float(np.mean([t is not None for t in r.tips])), 4),
-            "tips": _counts(r.tips)})
+            "tips": _counts(r.tips),
+            "by_kind": {kind: {"trainees": int((kinds == kind).sum()),
+                               "suboptimal_rate": round(float(_share(r)[kinds == kind].mean()), 5),
+                               "tips": _counts([t for t, k in zip(r.tips, kinds) if k == kind])}
+                        for kind in dict.fromkeys(result.kinds)}})
     settings = asdict(result.settings)
-    return {"arms": arms, "population_tips": result.population_tips, "trainees": result.trainees,
-            "settings": settings, "seconds": round(result.seconds, 2)}
+    return {"arms": arms, "paired": paired_differences(result), "population_tips": result.population_tips,
+            "trainees": result.trainees, "final_habits": _habits_by_kind(result), "settings": settings,
+            "seconds": round(result.seconds, 2), "timing": {k: round(v, 2) for k, v in result.timing.items()}}
+
+
+def paired_differences(result: StudyResult) -> dict[str, list[dict]]:
+    """Per tip arm other than static, round by round: its suboptimal share and ticks minus the static arm's, per
+    trainee (the arms see the same trainees and random streams), mean with its 95% interval. Negative: fewer."""
+    by_arm = {}
+    for r in result.rounds:
+        by_arm.setdefault(r.arm, {})[r.round] = r
+    if "static" not in by_arm:
+        return {}
+    out = {}
+    for arm in by_arm:
+        if arm in ("static", "control"):
+            continue
+        rows = []
+        for number, r in by_arm[arm].items():
+            base = by_arm["static"][number]
+            rate, rate_ci = _mean_ci(_share(r) - _share(base))
+            ticks, ticks_ci = _mean_ci(r.ticks.astype(float) - base.ticks)
+            rows.append({"round": number, "dish": r.dish, "suboptimal_rate": round(rate, 5), "suboptimal_ci": rate_ci,
+                         "ticks": round(ticks, 4), "ticks_ci": ticks_ci})
+        out[f"{arm} - static"] = rows
+    return out
+
+
+def _habits_by_kind(result: StudyResult) -> dict[str, dict[str, dict[str, float]]]:
+    """Per arm and kind of trainee, the mean strength left of each habit a followed tip weakened (1 = untouched;
+    trainees whose habit no tip touched count as 1)."""
+    out: dict[str, dict] = {}
+    for arm, habits in result.final_habits.items():
+        for kind in dict.fromkeys(result.kinds):
+            mine = [h for h, k in zip(habits, result.kinds) if k == kind]
+            pairs = sorted({pair for h in mine for pair in h})
+            out.setdefault(arm, {})[kind] = {pair: round(float(np.mean([h.get(pair, 1.0) for h in mine])), 4)
+                                             for pair in pairs}
+    return out
 
 
 def _counts(tips: list) -> dict[str, int]:
@@ -58,6 +105,27 @@ def write_study(out: Path, result: StudyResult) -> dict:
         cells = [payload["arms"][arm]["by_round"][i] for arm in arms]
         lines.append(f"| {row['round']} | {row['dish']} | " + " | ".join(
             f"{c['suboptimal_rate']:.2%} [{c['suboptimal_ci'][0]:.2%}, {c['suboptimal_ci'][1]:.2%}]" for c in cells) + " |")
+    if payload["paired"]:
+        lines += ["", "## Paired differences from the static arm (percentage points of suboptimal decisions; "
+                      "ticks)", "",
+                  "Per trainee, the same trainee's round in the two arms; mean [95% CI]. Negative: fewer than "
+                  "static.", "",
+                  "| round | dish | " + " | ".join(payload["paired"]) + " |",
+                  "|---|---|" + "---|" * len(payload["paired"])]
+        for i, row in enumerate(rounds):
+            cells = [pairs[i] for pairs in payload["paired"].values()]
+            lines.append(f"| {row['round']} | {row['dish']} | " + " | ".join(
+                f"{100 * c['suboptimal_rate']:+.2f} [{100 * c['suboptimal_ci'][0]:+.2f}, "
+                f"{100 * c['suboptimal_ci'][1]:+.2f}]; {c['ticks']:+.2f} [{c['ticks_ci'][0]:+.2f}, "
+                f"{c['ticks_ci'][1]:+.2f}]" for c in cells) + " |")
+    last = {arm: payload["arms"][arm]["by_round"][-1] for arm in arms}
+    kinds = list(last[arms[0]]["by_kind"])
+    if kinds:
+        lines += ["", f"## The last round by kind of trainee (suboptimal decisions, mean over the kind)", "",
+                  "| kind | trainees | " + " | ".join(arms) + " |", "|---|---|" + "---|" * len(arms)]
+        for kind in kinds:
+            lines.append(f"| {kind} | {last[arms[0]]['by_kind'][kind]['trainees']} | " + " | ".join(
+                f"{last[arm]['by_kind'][kind]['suboptimal_rate']:.2%}" for arm in arms) + " |")
     lines += ["", "## Ticks per round", "", header, "|---|---|" + "---|" * len(arms)]
     for i, row in enumerate(rounds):
         cells = [payload["arms"][arm]["by_round"][i] for arm in arms]
@@ -69,8 +137,13 @@ def write_study(out: Path, result: StudyResult) -> dict:
                                      if tips else "no tip found that helps these trainees"))
     lines += ["", "## Tips shown, last round", ""]
     for arm in arms:
-        last = payload["arms"][arm]["by_round"][-1]
-        lines.append(f"- {arm}: " + ", ".join(f"{tip} x{n}" for tip, n in last["tips"].items()))
+        lines.append(f"- {arm}: " + ", ".join(f"{tip} x{n}" for tip, n in last[arm]["tips"].items()))
+        for kind in kinds:
+            shown = last[arm]["by_kind"][kind]["tips"]
+            lines.append(f"  - {kind}: " + ", ".join(f"{tip} x{n}" for tip, n in shown.items()))
+    if payload["timing"]:
+        lines += ["", f"Run time {payload['seconds']:.1f} s: " + ", ".join(
+            f"{part} {seconds:.1f} s" for part, seconds in payload["timing"].items()) + "."]
     lines += ["", "![ticks by round per arm](study_ticks.png)"]
     (out / "report.md").write_text("\n".join(lines) + "\n")
     _plot(out / "study_ticks.png", payload)

@@ -63,6 +63,22 @@ class Tip:
         names = predicate_names(spec)
         return [c.text(names) for c in self.condition]
 
+    def rules_out(self, spec: KitchenSpec) -> list[tuple[int, int]]:
+        """The (worker, task type) assignments following the tip can forbid — the habits it works against: its
+        own pair for a count tip; for "assign w to k" w's other types; for "leave w idle" the types its
+        condition names as open (all of w's otherwise); nothing for "wait" (it forbids everyone alike)."""
+        if self.worker is None:
+            return []
+        types = range(len(spec.task_types))
+        if self.advice == "assign":
+            return [(self.worker, k) for k in types if k != self.task_type]
+        if self.task_type is not None:
+            return [(self.worker, self.task_type)]
+        names = predicate_names(spec)
+        named = [k for k in types if any(names.index(f"a {spec.task_types[k]} subtask is open") in c.predicates
+                                         for c in self.condition if not c.negated)]
+        return [(self.worker, k) for k in (named or types)]
+
     def implied(self, spec: KitchenSpec) -> set[int]:
         """Predicates that hold wherever the advice itself applies (the worker is idle; for an assignment,
         a subtask of its type is open): as conditions they add nothing."""

@@ -29,7 +29,7 @@ from bpjax.agents.common import greedy_policy, make_greedy_evaluator, sampling_p
 from bpjax.agents.qvalues import make_q_evaluator, monte_carlo_q_table
 from bpjax.data.traces import TraceSet
 from bpjax.env.config import ConfigError, KitchenSpec
-from bpjax.env.convert import from_reference_batch
+from bpjax.env.convert import from_reference_batch, reference_from_arrays
 from bpjax.env.joint import play_joint
 from bpjax.env.kitchen import Kitchen
 from bpjax.env.reference import RefState
@@ -57,6 +57,8 @@ class ExactOptimum:
     _optimal: dict = field(default_factory=dict, repr=False)  # state -> its optimal joints
     _costs: dict = field(default_factory=dict, repr=False)    # (state, joint) -> its cost
     _q: dict = field(default_factory=dict, repr=False)        # state -> Q*(s, ·)
+    _values: dict = field(default_factory=dict, repr=False)   # state -> optimal ticks to go (clipped)
+    _packed: Any = field(default=None, repr=False)             # PackedQ of this optimum
 
     def q_values(self, traces: TraceSet) -> np.ndarray:
         return np.stack([self.state_q(state) for state in traces.states]) if traces.states else \
@@ -67,6 +69,12 @@ class ExactOptimum:
         if state not in self._q:
             self._q[state] = self.solver.q_values(state)
         return self._q[state]
+
+    def q_of_arrays(self, tick, done_bits, worker_slot, worker_until) -> np.ndarray:
+        """float32[N, A]: Q* of states given as host arrays (one :class:`PackedQ`, shared by every call)."""
+        if self._packed is None:
+            self._packed = PackedQ(self, self.solver.spec.n_slots)
+        return self._packed(tick, done_bits, worker_slot, worker_until)
 
     def suboptimal(self, rounds: Sequence[Sequence[int]]) -> np.ndarray:
         sim, flags = self.solver.sim, []
@@ -94,7 +102,10 @@ class ExactOptimum:
 
     def values(self, states: Sequence[RefState]) -> np.ndarray:
         """float[M]: the optimal ticks to go from each state, clipped at the horizon."""
-        return np.asarray([-self.solver.value(state) for state in states], float)
+        for state in states:
+            if state not in self._values:
+                self._values[state] = -self.solver.value(state)
+        return np.asarray([self._values[state] for state in states], float)
 
     def optimal_joints(self, states: Sequence[RefState]) -> list[np.ndarray]:
         """Per state (a tick's start), every optimal joint assignment of that tick: int[n, W]."""
@@ -147,6 +158,38 @@ class ExactOptimum:
 
 def _tick(state: RefState) -> int:
     return state.tick
+
+
+class PackedQ:
+    """Q*(s, ·) of env states given as host arrays (a batch's tick, done_bits, worker_slot, worker_until),
+    looked up by the bytes of each row: a simulated batch revisits few distinct states, so only those are
+    turned into reference states and asked of the optimum, once."""
+
+    def __init__(self, optimum, n_slots: int):
+        self.optimum, self.n_slots = optimum, n_slots
+        self._index: dict[bytes, int] = {}
+        self._table = np.zeros((1024, optimum.solver.sim.n_actions), np.float32)  # rows 0 .. len(_index)-1
+
+    def __call__(self, tick, done_bits, worker_slot, worker_until) -> np.ndarray:
+        """float32[N, A]: Q* of each row (−inf where illegal)."""
+        until = np.where(worker_slot >= 0, worker_until, 0)  # a free worker's stale finish tick is no part of s
+        packed = np.ascontiguousarray(np.concatenate(
+            [np.asarray(tick, np.int64)[:, None], np.asarray(done_bits, np.int64), np.asarray(worker_slot, np.int64),
+             until.astype(np.int64)], axis=1))
+        rows = packed.view(np.dtype((np.void, packed.shape[1] * 8))).reshape(-1)
+        unique, first, inverse = np.unique(rows, return_index=True, return_inverse=True)
+        ids = np.fromiter((self._index.get(key.tobytes(), -1) for key in unique), np.int64, len(unique))
+        missing = np.flatnonzero(ids < 0)
+        if len(missing):
+            at = first[missing]
+            states = reference_from_arrays(np.asarray(tick)[at], np.asarray(done_bits)[at],
+                                           np.asarray(worker_slot)[at], np.asarray(worker_until)[at], self.n_slots)
+            ids[missing] = len(self._index) + np.arange(len(missing))
+            while len(self._table) <= ids.max():  # doubled, so that growing costs O(states) in all
+                self._table = np.concatenate([self._table, np.zeros_like(self._table)])
+            self._table[ids[missing]] = np.stack([self.optimum.state_q(s) for s in states])
+            self._index.update(zip((unique[m].tobytes() for m in missing), ids[missing].tolist()))
+        return self._table[ids[inverse.reshape(-1)]]
 
 
 def check_monte_carlo(n_rollouts: int = 16, rollout_policy: str = "sample", estimate: str = "best",

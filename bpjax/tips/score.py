@@ -59,6 +59,15 @@ def score_tips(table: TickTable, tips: Sequence[Tip], optimum, readings: Reading
     """Score every tip that applies somewhere; best score first. Tips that apply at the same ticks and
     change the joints the same way are one tip: the first of them in `tips` (list shorter wordings first)
     is kept."""
+    [scores] = score_tips_by_group(table, tips, optimum, np.zeros(len(table), np.int64), 1, readings, costs)
+    return scores
+
+
+def score_tips_by_group(table: TickTable, tips: Sequence[Tip], optimum, group: np.ndarray, n_groups: int,
+                        readings: Readings = Readings(), costs: JointCosts | None = None) -> list[list[TipScore]]:
+    """:func:`score_tips` for several groups of the table's ticks at once (one person each, say: `group` is
+    int[T] in 0 .. n_groups - 1): each tip is prescribed once over every tick and its gains summed per group.
+    Per group, the tips that apply somewhere in it, best score first (`applies` over the group's ticks)."""
     spec, n = table.spec, len(table)
     costs = costs or JointCosts(optimum)
     states = table.states
@@ -67,6 +76,9 @@ def score_tips(table: TickTable, tips: Sequence[Tip], optimum, readings: Reading
     optimal_row = np.repeat(np.arange(n), [len(o) for o in optimal])
     optimal_joints = np.concatenate(optimal) if optimal else np.zeros((0, spec.n_workers), np.int64)
     optimal_ctx = TickContext.of(table, optimal_row)
+    group = np.asarray(group, np.int64)
+    ticks_of = np.bincount(group, minlength=n_groups).astype(float)
+    rounds_of = np.asarray([len(np.unique(table.round[group == g])) for g in range(n_groups)], float)
 
     pending, seen = [], set()
     for tip in tips:
@@ -84,11 +96,18 @@ def score_tips(table: TickTable, tips: Sequence[Tip], optimum, readings: Reading
     costs([states[r] for r in np.r_[np.arange(n), changed_rows]], np.concatenate([table.joint, changed_joints]))
     recorded = costs(states, table.joint)
 
-    out = []
+    out: list[list[TipScore]] = [[] for _ in range(n_groups)]
     for tip, applies, new, rows in pending:
-        gain = recorded[rows] - costs([states[r] for r in rows], new[rows])
+        gain = np.bincount(group[rows], recorded[rows] - costs([states[r] for r in rows], new[rows]),
+                           minlength=n_groups)
         agree = np.bincount(optimal_row, weights=satisfied(tip, optimal_ctx, optimal_joints, spec, readings),
                             minlength=n) > 0
-        out.append(TipScore(tip, tip.text(spec), float(gain.sum() / max(table.n_rounds, 1)),
-                            float(applies.mean()), float(agree[applies].mean()), float(len(rows) / n), applies))
-    return sorted(out, key=lambda s: -s.score)
+        applies_in = np.bincount(group, applies, minlength=n_groups)
+        agree_in = np.bincount(group, applies & agree, minlength=n_groups)
+        changed_in = np.bincount(group[rows], minlength=n_groups)
+        text = tip.text(spec)
+        for g in np.flatnonzero(applies_in):
+            out[g].append(TipScore(tip, text, float(gain[g] / max(rounds_of[g], 1)), float(applies_in[g] / ticks_of[g]),
+                                   float(agree_in[g] / applies_in[g]), float(changed_in[g] / ticks_of[g]),
+                                   applies[group == g]))
+    return [sorted(scores, key=lambda s: -s.score) for scores in out]

@@ -36,7 +36,7 @@ from bpjax.env.types import EnvParams
 from bpjax.tips.candidates import Tip
 from bpjax.tips.predicates import StateBatch, predicate_names, predicates
 from bpjax.tips.prescribe import Readings, condition_holds
-from bpjax.tips.ticks import IDLE
+from bpjax.tips.ticks import IDLE, TickTable
 
 
 class Chooser(Protocol):
@@ -60,8 +60,11 @@ class DecisionView:
     round_number: np.ndarray  # int[B]: 1, 2, ...
 
     def reference_states(self, rows: np.ndarray, n_slots: int):
-        return reference_from_arrays(self.tick[rows], self.done_bits[rows], self.worker_slot[rows],
-                                     self.worker_until[rows], n_slots)
+        return reference_from_arrays(*self.arrays(rows), n_slots)
+
+    def arrays(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(tick, done_bits, worker_slot, worker_until) of `rows`: the states as host arrays."""
+        return self.tick[rows], self.done_bits[rows], self.worker_slot[rows], self.worker_until[rows]
 
 
 @dataclass
@@ -100,13 +103,36 @@ class PlayerChooser:
 
 @dataclass
 class PlayedRounds:
-    """Every simulated round: ticks, and per decision tick its start state and joint assignment."""
+    """Every simulated round: ticks, and per decision tick its start state, what it offered and its joint
+    assignment (enough for a :class:`bpjax.tips.ticks.TickTable` without replaying the rounds)."""
 
     ticks: np.ndarray               # int[B]: ticks of each round
     tick_round: np.ndarray          # int[D]: the round of each decision tick
-    tick_states: list               # RefState at the start of each decision tick
+    tick_arrays: tuple              # the start states as host arrays: tick, done_bits, worker_slot, worker_until
     tick_joints: np.ndarray         # int[D, W]
     actions: list[list[int]]        # each round's flat actions, in order
+    tick_mask: np.ndarray           # bool[D, A]: legal at the tick's start
+    tick_count: np.ndarray          # int[D, W, K]: type-k subtasks worker w had been given earlier in the round
+    tick_features: np.ndarray       # bool[D, F]: the predicates at the tick's start
+    n_slots: int
+
+    @functools.cached_property
+    def tick_states(self) -> list:
+        """RefState at the start of each decision tick (built on first use: most callers need only arrays)."""
+        return reference_from_arrays(*self.tick_arrays, self.n_slots)
+
+    def tick_table(self, spec: KitchenSpec, player: np.ndarray, probs: np.ndarray | None = None) -> TickTable:
+        """The decision ticks as the tip stage reads a trace's (:func:`bpjax.tips.ticks.tick_table`), each
+        round's ticks together in order: `player` names each round's player (one per env), `probs` are the
+        player's choice probabilities at each tick's start (float[D, A], optional)."""
+        order = np.argsort(self.tick_round, kind="stable")
+        tick, done_bits, worker_slot, _ = (x[order] for x in self.tick_arrays)
+        states = self.tick_states
+        return TickTable(spec, [states[i] for i in order],
+                         StateBatch.from_bits(tick, worker_slot, done_bits, spec.n_slots), self.tick_features[order],
+                         self.tick_round[order], np.asarray(player)[self.tick_round[order]], self.tick_joints[order],
+                         self.tick_count[order], self.tick_mask[order], None if probs is None else probs[order],
+                         np.full(len(order), -1), len(self.ticks))
 
 
 @functools.lru_cache(maxsize=None)
@@ -195,12 +221,12 @@ def play_rounds(env: Kitchen, params: EnvParams, spec: KitchenSpec, chooser: Cho
     start_tick = np.full(batch, -1)
     features = np.zeros((batch, len(predicate_names(spec))), bool)
     comply = np.zeros(batch, bool)
-    # the decision ticks, in the order they open: env, start state, joint assignment
-    log_env = np.zeros(batch * (spec.max_ticks + 1), np.int64)
-    log_joint = np.full((len(log_env), n_workers), IDLE, np.int64)
-    log_state: list = []
+    # the decision ticks, in the order they open: env, start state, what it offered, joint assignment
+    log_joint = np.full((batch * (spec.max_ticks + 1), n_workers), IDLE, np.int64)
+    logged: list[tuple] = []   # per step, the ticks it opened: (env, state arrays, mask, count, features)
+    n_logged = 0
     current = np.zeros(batch, np.int64)  # each env's open decision tick in the log
-    actions: list[list[int]] = [[] for _ in range(n)]
+    taken = np.zeros((batch, max_steps + spec.max_ticks + 2), np.int32)  # each env's actions, in order
     while not over.all():
         obs, mask, tick, done_bits, worker_slot, worker_until = (np.asarray(x) for x in view_fn(states, params))
         view = DecisionView(obs, mask, tick, done_bits, worker_slot, worker_until, trainee, round_number)
@@ -211,9 +237,9 @@ def play_rounds(env: Kitchen, params: EnvParams, spec: KitchenSpec, chooser: Cho
                                           .take(opened), spec)
             start_tick[opened] = tick[opened]
             comply[opened] = u_tick[opened, np.minimum(tick[opened], spec.max_ticks)] < compliance[opened]
-            current[opened] = len(log_state) + np.arange(len(opened))
-            log_env[current[opened]] = opened
-            log_state += view.reference_states(opened, spec.n_slots)
+            current[opened] = n_logged + np.arange(len(opened))
+            n_logged += len(opened)
+            logged.append((opened, view.arrays(opened), mask[opened], count[opened], features[opened]))
         allowed = mask.copy()
         for index, tip in enumerate(unique):
             rows = live[(tip_of[live] == index) & comply[live]]
@@ -228,14 +254,27 @@ def play_rounds(env: Kitchen, params: EnvParams, spec: KitchenSpec, chooser: Cho
         workers, slots = action[assign] // spec.n_slots, action[assign] % spec.n_slots
         count[assign, workers, slot_type[slots]] += 1
         log_joint[current[assign], workers] = slots
-        for row, a in zip(live.tolist(), action[live].tolist()):
-            actions[row].append(a)
+        taken[live, decisions[live]] = action[live]
         decisions[live] += 1
         states, ended = step_fn(states, jnp.asarray(action, jnp.int32), params)
         over |= np.asarray(ended)
     ticks = np.asarray(view_fn(states, params)[2])[:n]
-    n_logged = len(log_state)
-    return PlayedRounds(ticks, log_env[:n_logged], log_state, log_joint[:n_logged], actions)
+    n_features = features.shape[1]
+    if logged:
+        parts = list(zip(*logged))
+        log_env = np.concatenate(parts[0])
+        arrays = tuple(np.concatenate(x) for x in zip(*parts[1]))
+        log_mask, log_count, log_features = (np.concatenate(x) for x in parts[2:])
+    else:
+        log_env = np.zeros(0, np.int64)
+        arrays = (np.zeros(0, np.int64), np.zeros((0, done_bits.shape[1]), done_bits.dtype),
+                  np.zeros((0, n_workers), np.int64), np.zeros((0, n_workers), np.int64))
+        log_mask = np.zeros((0, spec.n_actions), bool)
+        log_count = np.zeros((0, n_workers, n_types), np.int64)
+        log_features = np.zeros((0, n_features), bool)
+    actions = [taken[i, :decisions[i]].tolist() for i in range(n)]
+    return PlayedRounds(ticks, log_env, arrays, log_joint[:n_logged], actions, log_mask, log_count, log_features,
+                        spec.n_slots)
 
 
 @dataclass
@@ -285,11 +324,12 @@ def simulate_tips(env: Kitchen, params: EnvParams, spec: KitchenSpec, chooser_fo
 
 def simulate_groups(env: Kitchen, params: EnvParams, spec: KitchenSpec, chooser_for, groups: Sequence[Sequence[Tip]],
                     optimum, compliances: Sequence[float] = (1.0,), n_trainees: int = 20, rounds: int = 2,
-                    seed: int = 0, readings: Readings = Readings(), confidence: float = 0.95
-                    ) -> list[tuple[dict, list[list[TipEvaluation]]]]:
+                    seed: int = 0, readings: Readings = Readings(), confidence: float = 0.95,
+                    suboptimal: bool = True) -> list[tuple[dict, list[list[TipEvaluation]]]]:
     """:func:`simulate_tips` for several groups of simulated trainees at once (one person each, say), each
     with its own tips and control arm, all in one batch. `chooser_for(group, trainee, round_number)` gets the
-    per-env arrays. Returns, per group, what :func:`simulate_tips` returns."""
+    per-env arrays. Returns, per group, what :func:`simulate_tips` returns; without `suboptimal` the shares of
+    suboptimal decisions are not computed (NaN), which saves judging every simulated tick."""
     per_arm = n_trainees * rounds
     group_of, arm_of, pair_of, tips_of, compliance_of = [], [], [], [], []
     for g, tips in enumerate(groups):
@@ -307,7 +347,7 @@ def simulate_groups(env: Kitchen, params: EnvParams, spec: KitchenSpec, chooser_
     played = play_rounds(env, params, spec, chooser_for(group_of, trainee, round_number), tips_of,
                          np.asarray(compliance_of), u_decision[pair_of], u_tick[pair_of], trainee, round_number,
                          readings)
-    bad = suboptimal_by_round(played, optimum)
+    bad = suboptimal_by_round(played, optimum) if suboptimal else np.full((len(played.ticks), 2), np.nan)
     out = []
     for g, tips in enumerate(groups):
         z = interval_z(confidence, len(tips))
@@ -335,4 +375,5 @@ def simulate_groups(env: Kitchen, params: EnvParams, spec: KitchenSpec, chooser_
 
 
 def _rate(counts: np.ndarray) -> float:
-    return float(counts[:, 0].sum() / max(counts[:, 1].sum(), 1.0))
+    total = counts[:, 1].sum()
+    return float("nan") if np.isnan(total) else float(counts[:, 0].sum() / max(total, 1.0))
