@@ -69,3 +69,26 @@ def test_a_bad_block_is_one_line(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == ("ConfigError: blocks[0].orders[0].dish: unknown dish 'pizza' "
                                                       "(known: burger, pasta, tacos)")
+
+
+def test_the_study_config_and_schema_default_to_the_code_settings():
+    """conf/study.yaml, its typed schema and StudySettings agree on every setting they share."""
+    import dataclasses
+
+    from bpjax.config import compose_config
+    from bpjax.config.schema import primary_schemas
+    from bpjax.study.experiment import StudySettings
+
+    def default(field):
+        value = field.default if field.default_factory is dataclasses.MISSING else field.default_factory()
+        return list(value) if isinstance(value, tuple) else value
+
+    composed = compose_config([], "study")
+    schema = {f.name: default(f) for f in dataclasses.fields(primary_schemas()["StudySchema"])}
+    # the settings of both (StudySettings.population is the tip stage's settings, the config's the players)
+    shared = [f for f in dataclasses.fields(StudySettings) if f.name in schema and f.name != "population"]
+    assert len(shared) >= 8
+    for setting in shared:
+        configured = composed[setting.name]
+        configured = list(configured) if setting.name == "arms" else configured
+        assert configured == schema[setting.name] == default(setting), setting.name

@@ -350,7 +350,7 @@ def _primary(player: Any) -> dict[str, type]:
         pilot_players: int = setting(40, low=1, high=MAX_PLAYERS)
         pilot_rounds: int = setting(3, low=1, high=MAX_ROUNDS)
         strength: float = setting(5.0, low=0, high=1e9, low_open=True)
-        penalty: float = setting(1.0, low=0, high=1e9, low_open=True)
+        penalty: float = setting(0.1, low=0, high=1e9, low_open=True)
         prior_inflation: float = setting(2.0, low=1, high=1e6)
         seed: int = seed_field()
         skills_seed: int = skills_seed_field()
