@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import threading
 import time
 from concurrent.futures import Future
@@ -123,10 +124,25 @@ def learning_curve(history: dict[str, np.ndarray], runs: list[tuple], optimum: i
     plt.close(fig)
 
 
+def _tensorboardx():
+    """tensorboardX, without the optional torch and boto3 it imports whenever they are installed (seconds of
+    imports, for torch tensors and s3:// folders, which training never writes)."""
+    hidden = [name for name in ("torch", "boto3") if name not in sys.modules]
+    for name in hidden:
+        sys.modules[name] = None  # makes `import name` fail (Python's import system reference)
+    try:
+        import tensorboardX
+    finally:
+        for name in hidden:
+            if sys.modules.get(name, False) is None:
+                del sys.modules[name]
+    return tensorboardX
+
+
 def _preload() -> None:
     """Import what the rest of a run needs (TensorBoard's writer, checkpoints, the plot) while the programs
     compile."""
-    import tensorboardX  # noqa: F401  (its import pulls in boto3 where that is installed)
+    _tensorboardx()
     import orbax.checkpoint  # noqa: F401
     import matplotlib
 
@@ -156,9 +172,7 @@ class Scalars:
 
     def add(self, done: int, metrics: dict[str, np.ndarray]) -> None:
         if self.writer is None:
-            from tensorboardX import SummaryWriter
-
-            self.writer = SummaryWriter(str(self.folder))
+            self.writer = _tensorboardx().SummaryWriter(str(self.folder))
         size = metrics["loss"].shape[1]
         for offset in range(size):
             for key, values in metrics.items():
