@@ -197,6 +197,7 @@ def test_literal_recipe_rewards_pressing_end_tick(scenario):
     assert normalised[np.asarray(valid) & ~end_tick].mean() < 0
 
 
+@pytest.mark.slow
 def test_chunks_compiled_ahead_and_jitted_give_the_updates_run_by_hand():
     """The loop's first chunk runs a program compiled in a background thread, its shorter last chunk the jitted
     one: together exactly the parameters of the initialiser and two chunks called by hand; train(greedy=True)
