@@ -125,7 +125,8 @@ def test_help_imports_no_jax(module):
 @pytest.mark.parametrize("config_name, tips", [("train", False), ("pipeline", True)])
 def test_a_command_derives_the_tips_schema_only_if_its_config_uses_it(config_name, tips):
     """Deriving the tips group's schema imports the tip stage (and pandas): `train` registers a stand-in."""
-    script = (f"import sys\nfrom bpjax.config.schema import register\nregister(typed=True, config_name={config_name!r})\n"
+    script = (f"import sys\nfrom bpjax.config.schema import register\n"
+              f"register(typed=True, config_name={config_name!r})\n"
               f"print('bpjax.tips.recommend' in sys.modules, 'pandas' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=REPO,
                             env=clean_env())

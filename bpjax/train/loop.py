@@ -262,6 +262,8 @@ class Programs:
 
 
 def _programs(env, env_params, name, config, seeds, kitchens) -> Programs:
+    """The programs of one kitchen (`kitchens` None: its params are constants of the programs) or of a
+    population (params stacked along a leading kitchen axis, repeated per seed: an argument)."""
     make = ALGORITHMS[name][1]
     if kitchens is None:
         network, init, run = make(env, env_params, config)
@@ -317,6 +319,8 @@ def _train(name: str, programs: Programs, ahead: dict[int, Future], states, mana
     resumed_from = done if done else None
     if done:
         states = _restore(manager, done, states)
+    if out_dir is not None:
+        import orbax.checkpoint as ocp
     runs = programs.runs
     chunks_done = 0
     while done < n_updates:
@@ -338,8 +342,6 @@ def _train(name: str, programs: Programs, ahead: dict[int, Future], states, mana
         done += size
         chunks_done += 1
         if out_dir is not None:
-            import orbax.checkpoint as ocp
-
             _write_history(out_dir / METRICS_FILE, rows)
             if chunks_done % checkpoint_every == 0 or done == n_updates:
                 manager.save(done, args=ocp.args.StandardSave(_saveable(states)))
