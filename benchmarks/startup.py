@@ -12,7 +12,8 @@ Measures, each as its own process (the load from `uptime` is recorded before and
   (``BPJAX_CACHE_DIR``): the first compiles and solves, the second should find both cached; the greedy ticks
   of each run next to the exact optimum;
 - ``python -m bpjax.solve`` (the paper's kitchen);
-- ``python -m bpjax.pipeline --help`` and ``python -m bpjax.train --help``;
+- ``--help`` of every command (``train``, ``solve``, ``data generate``, ``imitation``, ``pipeline``, ``study``,
+  ``play``);
 - ``python -m bpjax.play port=0`` until its first HTTP answer (the game page).
 """
 
@@ -98,18 +99,23 @@ def step(name: str, root: Path, tmp: Path) -> dict:
                 "optimal_ticks": metrics["optimal_ticks"], "load": load()[0]}
     if name == "play_first_answer":
         return {"wall_s": round(play_first_answer(env, root, tmp / "play"), 2), "load": load()[0]}
-    command = {"solve": ["bpjax.solve", f"hydra.run.dir={tmp / 'solve'}"], "pipeline_help": ["bpjax.pipeline", "--help"],
-               "train_help": ["bpjax.train", "--help"]}[name]
+    command = {"solve": ["bpjax.solve", f"hydra.run.dir={tmp / 'solve'}"], **HELP}[name]
     wall, _ = timed([sys.executable, "-m", *command], env, root)
     return {"wall_s": round(wall, 2), "load": load()[0]}
 
 
-STEPS = ("train_first", "train_second", "solve", "pipeline_help", "train_help", "play_first_answer")
+HELP = {"train_help": ["bpjax.train", "--help"], "solve_help": ["bpjax.solve", "--help"],
+        "data_help": ["bpjax.data", "generate", "--help"], "imitation_help": ["bpjax.imitation", "--help"],
+        "pipeline_help": ["bpjax.pipeline", "--help"], "study_help": ["bpjax.study", "--help"],
+        "play_help": ["bpjax.play", "--help"]}
+STEPS = ("train_first", "train_second", "solve", *HELP, "play_first_answer")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--compare", type=Path, help="another checkout of bpjax, measured in the same run")
+    parser.add_argument("--steps", nargs="+", choices=STEPS, default=STEPS, metavar="STEP",
+                        help=f"measure only these (in this order): {' '.join(STEPS)}")
     parser.add_argument("--json")
     args = parser.parse_args()
     results: dict = {"machine": {"platform": platform.platform(), "python": platform.python_version(),
@@ -117,7 +123,7 @@ def main() -> None:
     roots = {"this": REPO, **({"compare": args.compare.resolve()} if args.compare else {})}
     results["roots"] = {label: str(root) for label, root in roots.items()}
     with tempfile.TemporaryDirectory(prefix="bpjax-startup-") as tmp:
-        for name in STEPS:  # each command on every checkout in turn: the same load for both
+        for name in args.steps:  # each command on every checkout in turn: the same load for both
             for label, root in roots.items():
                 result = step(name, root, Path(tmp) / label)
                 results["runs"].setdefault(label, {})[name] = result

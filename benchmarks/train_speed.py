@@ -14,13 +14,15 @@ policy turn deterministic before it finds the optimum); bpjax PPO (its defaults)
 Protocol: each learner trains seeds 0, 1, ... one after another from scratch; a seed evaluates the
 deterministic greedy policy on a fixed cadence (bpjax and PyTorch: every ``--eval-every`` updates; SB3:
 after every rollout of ``n_steps`` = 2,048 env steps) and stops at the exact optimum, after its update
-limit, or (PyTorch, SB3) when its time runs out. bpjax runs a fixed number of seeds; PyTorch and SB3 run
-seeds until their budget is spent (``--budget-s``; ``--sb3-budget-s`` with at most ``--sb3-seed-s`` per
-seed). A seed that stalls is given up for the next one, so the figure of merit is the **time per optimal
-policy found**: all training time spent divided by the number of seeds that reached the optimum (the
-expected time to an optimal policy with restarts). When no seed of a peer reaches it, its whole time is a
-lower bound. Start-up is reported separately and included in the "cold" figures: for bpjax its imports and
-the compilation (once for all seeds), for SB3 the import of torch and sb3-contrib. PyTorch runs with
+limit, or when its learner's time runs out. Every learner runs seeds until its budget is spent (bpjax:
+``--bpjax-budget-s`` for PPO and again for REINFORCE, the programs compiled once and reused by every seed;
+PyTorch: ``--budget-s``; SB3: ``--sb3-budget-s`` with at most ``--sb3-seed-s`` per seed); the seed the budget
+cuts short counts as not reaching the optimum. A seed that stalls is given up for the next one, so the figure
+of merit is the **time per optimal policy found**: all training time spent divided by the number of seeds
+that reached the optimum (the expected time to an optimal policy with restarts). When no seed of a peer
+reaches it, its whole time is a lower bound. Start-up is reported separately and included in the "cold"
+figures, charged over all the optima its learner found: for bpjax its imports and the compilation (once for
+all seeds), for SB3 the import of torch and sb3-contrib. PyTorch runs with
 ``--torch-threads`` intra-op threads (default 1: on two busy cores its default of 2 was several times slower
 for these small networks).
 
@@ -38,6 +40,7 @@ import argparse  # noqa: E402  (everything after the clock, which times bpjax's 
 import json  # noqa: E402
 import os  # noqa: E402
 import platform  # noqa: E402
+from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
@@ -55,26 +58,33 @@ from bpjax.train.loop import algorithm_config  # noqa: E402
 IMPORT_S = time.perf_counter() - _START
 
 
-def bpjax_runs(make, config, env, env_params, optimum, eval_every, max_updates, seeds):
-    """(compile seconds, per seed {"reached", "updates", "seconds", "series"}): each seed trains until its greedy
-    policy is optimal or `max_updates`; the programs are compiled once, before any seed's clock starts."""
+def bpjax_runs(make, config, env, env_params, optimum, eval_every, max_updates, budget_s):
+    """(compile seconds, per seed {"reached", "updates", "seconds", "series"}): seeds 0, 1, ... one after another
+    until `budget_s` is spent, each training until its greedy policy is optimal, `max_updates` or the budget's
+    end; the programs are compiled once, side by side as `python -m bpjax.train` compiles them, before any
+    seed's clock starts, and every seed reuses them."""
     network, init, run = make(env, env_params, config)
     start = time.perf_counter()
-    first = init(jax.random.key(seeds[0]))
-    run_chunk = jax.jit(run, static_argnums=1).lower(first, eval_every).compile()
-    evaluate = make_greedy_evaluator(env, env_params, network).lower(first.params).compile()
+    key = jax.random.key(0)
+    state = jax.eval_shape(init, key)
+    with ThreadPoolExecutor(3) as pool:
+        programs = [pool.submit(lambda: jax.jit(init).lower(key).compile()),
+                    pool.submit(lambda: jax.jit(run, static_argnums=1).lower(state, eval_every).compile()),
+                    pool.submit(lambda: make_greedy_evaluator(env, env_params, network).lower(state.params).compile())]
+        init, run_chunk, evaluate = [program.result() for program in programs]
     compile_s = time.perf_counter() - start
-    results = []
-    for seed in seeds:
+
+    def run_seed(seed: int, left_s: float) -> dict:
         start = time.perf_counter()
         state, series, updates, ticks = init(jax.random.key(seed)), [], 0, None
-        while updates < max_updates and ticks != optimum:
+        while updates < max_updates and ticks != optimum and time.perf_counter() - start < left_s:
             state, _ = run_chunk(state)
             updates += eval_every
             ticks = int(evaluate(state.params))
             series.append((time.perf_counter() - start, updates, ticks))
-        results.append(_outcome(series, optimum))
-    return compile_s, results
+        return _outcome(series, optimum)
+
+    return compile_s, peer_runs(run_seed, budget_s)
 
 
 def _outcome(series, optimum) -> dict:
@@ -260,9 +270,21 @@ def peer_runs(run_seed, budget_s: float, seed_s: float | None = None) -> list[di
     return outcomes
 
 
+def first_optimum_s(outcomes: list[dict], startup_s: float) -> float | None:
+    """Seconds from a cold start to the first optimal policy: start-up, then every seed up to the first that
+    reached the optimum; None when none did."""
+    spent = startup_s
+    for outcome in outcomes:
+        spent += outcome["seconds"]
+        if outcome["reached"]:
+            return spent
+    return None
+
+
 def speedups(ours: dict, theirs: dict, ours_startup_s: float, theirs_startup_s: float) -> dict:
-    """Ratios of time per optimal policy (theirs / ours), with start-up and without; a peer that found no
-    optimum counts its whole time, so the ratio is then a lower bound."""
+    """Ratios (theirs / ours) of the time per optimal policy, with start-up (charged over all the optima found)
+    and without, and of the time from a cold start to the first optimal policy; a peer that found no optimum
+    counts its whole time, so the ratios are then lower bounds."""
     reached_ours = ours["reached"]
     theirs_t, lower_bound = theirs["time_per_optimum_s"], theirs["time_per_optimum_s"] is None
     if lower_bound:
@@ -270,18 +292,23 @@ def speedups(ours: dict, theirs: dict, ours_startup_s: float, theirs_startup_s: 
     theirs_cold = theirs_t + theirs_startup_s / max(theirs["reached"], 1)
     warm = ours["time_per_optimum_s"]
     cold = (ours["total_seconds"] + ours_startup_s) / reached_ours if reached_ours else None
+    ours_first = first_optimum_s(ours["per_seed"], ours_startup_s)
+    theirs_first = first_optimum_s(theirs["per_seed"], theirs_startup_s) or theirs["total_seconds"] + theirs_startup_s
     return {"lower_bound": lower_bound, "with_startup": theirs_cold / cold if cold else None,
-            "without_startup": theirs_t / warm if warm else None}
+            "without_startup": theirs_t / warm if warm else None,
+            "first_optimum_s": {"ours": ours_first, "theirs": theirs_first},
+            "first_optimum": theirs_first / ours_first if ours_first else None}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenario", default="full")
     parser.add_argument("--recipe", default="reinforce_fast", help="conf/algo/<recipe>.yaml (a REINFORCE config)")
-    parser.add_argument("--seeds", type=int, default=16, help="bpjax REINFORCE seeds (run one after another)")
-    parser.add_argument("--ppo-seeds", type=int, default=8, help="bpjax PPO seeds (run one after another)")
+    parser.add_argument("--bpjax-budget-s", type=float, default=120.0,
+                        help="bpjax PPO's total training time (and again REINFORCE's, and PPO-before's): seeds 0, 1, "
+                             "... one after another until this is spent")
     parser.add_argument("--ppo-before", metavar="REV",
-                        help="also time PPO as it was at this git revision (its ppo.py and defaults), same seeds")
+                        help="also time PPO as it was at this git revision (its ppo.py and defaults), same budget")
     parser.add_argument("--eval-every", type=int, default=5)
     parser.add_argument("--budget-s", type=float, default=420.0,
                         help="PyTorch's total time: it runs seeds 0, 1, ... one after another until this is spent")
@@ -305,10 +332,9 @@ def main() -> None:
     optimum = solve(spec).optimal_ticks
     _, config, max_updates = algorithm_config(OmegaConf.to_container(cfg.algo))
     scale = np.asarray(env.obs_scale(env_params))
-    seeds = list(range(args.seeds))
     results = {"machine": {"platform": platform.platform(), "jax": jax.__version__, "load_before": _load()},
                "scenario": args.scenario, "optimal_ticks": optimum, "eval_every": args.eval_every,
-               "bpjax_import_s": IMPORT_S}
+               "bpjax_import_s": IMPORT_S, "bpjax_budget_s": args.bpjax_budget_s}
 
     torch_import_s = 0.0
     if not (args.skip_sb3 and args.skip_torch):
@@ -322,10 +348,11 @@ def main() -> None:
     ppo_algo = OmegaConf.to_container(compose_config(["algo=ppo"], config_name="train").algo)
     _, ppo_config, ppo_updates = algorithm_config(ppo_algo)
     ppo_compile_s, ppo = bpjax_runs(make_ppo, ppo_config, env, env_params, optimum, args.eval_every, ppo_updates,
-                                    list(range(args.ppo_seeds)))
+                                    args.bpjax_budget_s)
     ours_ppo = {**side_summary(ppo), "settings": ppo_algo, "compile_s": ppo_compile_s,
                 "env_steps_per_update": ppo_config.n_envs * ppo_config.n_steps}
     ours_ppo["env_steps_per_s"] = ours_ppo["updates_per_s"] * ours_ppo["env_steps_per_update"]
+    ours_ppo["startup_s"] = IMPORT_S + ppo_compile_s
     ours_ppo["time_per_optimum_cold_s"] = time_per_optimum(ppo, ppo_compile_s + IMPORT_S)
     results["bpjax_ppo"] = ours_ppo
     if args.ppo_before:
@@ -333,7 +360,7 @@ def main() -> None:
 
         before = load_ppo_at(args.ppo_before)
         before_compile_s, ppo_before = bpjax_runs(before.make_ppo, before.PPOConfig(), env, env_params, optimum,
-                                                  args.eval_every, ppo_updates, list(range(args.ppo_seeds)))
+                                                  args.eval_every, ppo_updates, args.bpjax_budget_s)
         results["bpjax_ppo_before"] = {**side_summary(ppo_before), "rev": args.ppo_before,
                                        "settings": vars(before.PPOConfig()), "compile_s": before_compile_s,
                                        "time_per_optimum_cold_s": time_per_optimum(ppo_before,
@@ -350,13 +377,13 @@ def main() -> None:
 
     # bpjax REINFORCE against PyTorch REINFORCE, the same recipe
     compile_s, ours = bpjax_runs(make_reinforce, config, env, env_params, optimum, args.eval_every, max_updates,
-                                 seeds)
+                                 args.bpjax_budget_s)
     mine = side_summary(ours)
     mine["compile_s"] = compile_s
     mine["time_per_optimum_cold_s"] = time_per_optimum(ours, compile_s)
     mine[f"seed_updates_per_s_{args.throughput_seeds}_seeds"] = bpjax_seed_throughput(
         make_reinforce, config, env, env_params, args.throughput_seeds, 50)
-    results.update({"recipe": args.recipe, "recipe_settings": OmegaConf.to_container(cfg.algo), "seeds": seeds,
+    results.update({"recipe": args.recipe, "recipe_settings": OmegaConf.to_container(cfg.algo),
                     "bpjax_reinforce": mine})
     if not args.skip_torch:
         ref = ReferenceKitchen(spec.to_dict())
@@ -380,14 +407,18 @@ def main() -> None:
             continue
         r = results[name]
         rate = f"; {r['env_steps_per_s']:,.0f} env steps/s" if "env_steps_per_s" in r else ""
-        print(f"{name:<17} optimum ({optimum}) reached by {r['reached']}/{r['seeds']} seeds; updates to it "
-              f"{r['updates_to_optimum']}; best greedy {r['best_greedy_ticks']}; {r['updates_per_s']:.1f} "
-              f"updates/s{rate}; time per optimum {_seconds(r['time_per_optimum_s'])}")
+        cold = f" ({_seconds(r['time_per_optimum_cold_s'])} with start-up)" if "time_per_optimum_cold_s" in r else ""
+        print(f"{name:<17} optimum ({optimum}) reached by {r['reached']}/{r['seeds']} seeds in "
+              f"{r['total_seconds']:.0f} s; updates to it {_listed(r['updates_to_optimum'])}; best greedy "
+              f"{_listed(r['best_greedy_ticks'])}; {r['updates_per_s']:.1f} updates/s{rate}; time per optimum "
+              f"{_seconds(r['time_per_optimum_s'])}{cold}")
     for key, label in (("ppo_vs_sb3", "bpjax PPO vs SB3 MaskablePPO"),):
         if key in results:
             r, bound = results[key], ">= " if results[key]["lower_bound"] else ""
             print(f"{label}: time per optimal policy {bound}{r['with_startup'] or float('nan'):.0f}x with start-up, "
-                  f"{bound}{r['without_startup'] or float('nan'):.0f}x without")
+                  f"{bound}{r['without_startup'] or float('nan'):.0f}x without; from a cold start to the first "
+                  f"optimal policy {bound}{r['first_optimum'] or float('nan'):.0f}x "
+                  f"({_seconds(r['first_optimum_s']['ours'])} vs {bound}{_seconds(r['first_optimum_s']['theirs'])})")
     if "torch_reinforce" in results:
         bound = ">= " if results["torch_lower_bound"] else ""
         print(f"bpjax REINFORCE vs PyTorch (compile {compile_s:.1f} s): time per optimal policy {bound}"
@@ -403,6 +434,15 @@ def main() -> None:
 
 def _load() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
+
+
+def _listed(values: list) -> str:
+    """A list as it is, or its count and spread when long."""
+    if len(values) <= 16:
+        return str(values)
+    known = sorted(v for v in values if v is not None)
+    spread = f"median {known[len(known) // 2]}, {known[0]}-{known[-1]}" if known else "none"
+    return f"{len(values)} seeds ({len(values) - len(known)} none; {spread})"
 
 
 def _seconds(value: float | None) -> str:

@@ -9,6 +9,7 @@ import logging
 import os
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -105,14 +106,56 @@ def test_help_options_name_every_group_option():
                 (app, group, [o for o in options if o not in text])
 
 
-def test_help_imports_no_jax():
-    """--help answers from the configs alone: no JAX import (the schemas derived from JAX code are stand-ins)."""
-    script = ("import runpy, sys\nsys.argv = ['bpjax.train', '--help']\ntry:\n    runpy.run_module('bpjax.train', "
-              "run_name='__main__')\nfinally:\n    print('jax' in sys.modules)")
+@pytest.mark.parametrize("module", [["bpjax.train"], ["bpjax.solve"], ["bpjax.data", "generate"], ["bpjax.imitation"],
+                                    ["bpjax.play"], ["bpjax.pipeline"], ["bpjax.study"]])
+def test_help_imports_no_jax(module):
+    """--help answers from the configs alone: no JAX, pandas or the game's web server imported (the schemas
+    derived from JAX code are stand-ins, the packages import their modules on first use)."""
+    heavy = ["jax", "pandas", "sklearn", "starlette"]
+    script = (f"import runpy, sys\nsys.argv = {[module[0], *module[1:], '--help']!r}\ntry:\n"
+              f"    runpy.run_module({module[0]!r}, run_name='__main__')\n"
+              f"finally:\n    print([m for m in {heavy!r} if m in sys.modules])")
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=REPO,
                             env=clean_env())
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().splitlines()[-1] == "False"
+    assert result.stdout.startswith(f"python -m {' '.join(module)}: "), result.stdout[:200]
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.parametrize("config_name, tips", [("train", False), ("pipeline", True)])
+def test_a_command_derives_the_tips_schema_only_if_its_config_uses_it(config_name, tips):
+    """Deriving the tips group's schema imports the tip stage (and pandas): `train` registers a stand-in."""
+    script = (f"import sys\nfrom bpjax.config.schema import register\n"
+              f"register(typed=True, config_name={config_name!r})\n"
+              f"print('bpjax.tips.recommend' in sys.modules, 'pandas' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=REPO,
+                            env=clean_env())
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [str(tips), str(tips)]
+
+
+def test_train_reaches_training_without_tensorboard_the_tip_stage_or_the_plot(tmp_path):
+    """What `train` imports before its first chunk: not tensorboardX (boto3 comes with it where installed),
+    the tip stage, pandas or matplotlib; the end-of-run imports load in a background thread (off here)."""
+    script = textwrap.dedent(f"""
+        import os, sys
+        import bpjax.train.__main__ as command
+        import bpjax.train.loop as loop
+
+        command._preload = lambda: None
+
+        def train(*args, **kwargs):
+            print([m for m in ("tensorboardX", "bpjax.tips", "pandas", "matplotlib") if m in sys.modules], flush=True)
+            os._exit(0)
+
+        loop.train = train
+        sys.argv = ["bpjax.train", "hydra.run.dir={tmp_path}", "progress=false"]
+        command.main()
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=REPO,
+                            env=clean_env(BPJAX_CACHE_DIR=str(tmp_path / "cache")))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "[]"
 
 
 @pytest.mark.slow

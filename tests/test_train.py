@@ -198,6 +198,24 @@ def test_literal_recipe_rewards_pressing_end_tick(scenario):
 
 
 @pytest.mark.slow
+def test_chunks_compiled_ahead_and_jitted_give_the_updates_run_by_hand():
+    """The loop's first chunk runs a program compiled in a background thread, its shorter last chunk the jitted
+    one: together exactly the parameters of the initialiser and two chunks called by hand; train(greedy=True)
+    reports what the greedy evaluator gives for those parameters."""
+    env, env_params = make_kitchen(spec_for())
+    algo = {"name": "ppo", "n_updates": 3, "n_envs": 16, "n_steps": 16}
+    run = train(env, env_params, algo, seeds=[5, 6], chunk=2, greedy=True)
+    _, init, step = make_ppo(env, env_params, algorithm_config(algo)[1])
+    keys = jax.vmap(jax.random.key)(np.asarray([5, 6], np.uint32))
+    chunk = jax.jit(jax.vmap(step, in_axes=(0, None)), static_argnums=1)
+    by_hand = chunk(chunk(initial_states(jax.jit(jax.vmap(init)), keys), 2)[0], 1)[0]
+    jax.tree.map(lambda a, b: np.testing.assert_array_equal(np.asarray(a), np.asarray(b)),
+                 run.states.params, by_hand.params)
+    assert run.history["mean_ticks"].shape == (2, 3)
+    assert run.greedy_ticks == greedy_per_seed(env, env_params, run)
+
+
+@pytest.mark.slow
 def test_checkpoint_resume_gives_the_same_parameters(tmp_path):
     """A run stopped after 2 updates and resumed to 4 ends with exactly the parameters (and metrics) of an
     uninterrupted 4-update run of the same seed."""

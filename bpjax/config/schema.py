@@ -382,12 +382,15 @@ def _primary(player: Any) -> dict[str, type]:
 PRIMARY = {"solve_schema": "SolveSchema", "train_schema": "TrainSchema", "traces_schema": "TracesSchema",
            "imitate_schema": "ImitateSchema", "play_schema": "PlaySchema", "pipeline_schema": "PipelineSchema",
            "study_schema": "StudySchema"}
-# what each command's config needs typed: its primary schema, the algo options it uses, a typed population
-NEEDS: dict[str, tuple[str, tuple[str, ...], bool]] = {
-    "config": ("solve_schema", (), False), "train": ("train_schema", TRAIN_ALGOS, False),
-    "traces": ("traces_schema", (), True), "imitate": ("imitate_schema", LEARNERS, True),
-    "play": ("play_schema", (), False), "pipeline": ("pipeline_schema", (*TRAIN_ALGOS, *LEARNERS), True),
-    "study": ("study_schema", (), True)}
+# what each command's config needs typed: its primary schema, the algo options it uses, a typed population,
+# the typed tips group (deriving it imports the tip stage and pandas)
+NEEDS: dict[str, tuple[str, tuple[str, ...], bool, bool]] = {
+    "config": ("solve_schema", (), False, False), "train": ("train_schema", TRAIN_ALGOS, False, False),
+    "traces": ("traces_schema", (), True, False), "imitate": ("imitate_schema", LEARNERS, True, False),
+    "play": ("play_schema", (), False, False),
+    "pipeline": ("pipeline_schema", (*TRAIN_ALGOS, *LEARNERS), True, True),
+    "study": ("study_schema", (), True, False)}
+EVERYTHING = ("", tuple(ALGO_OPTIONS), True, True)  # an unknown config, or all of them (config_name None)
 _typed_primary: dict[str, type] = {}
 
 
@@ -417,19 +420,20 @@ HELP_FLAGS = ("--help", "-h", "--hydra-help")
 
 def register(typed: bool | None = None, config_name: str | None = None) -> None:
     """Store the schemas in Hydra's ConfigStore: all of them typed, or (`config_name`) those that config
-    uses typed and empty stand-ins for the other learner schemas, so a command imports only what it needs.
+    uses typed and empty stand-ins for the other learner and tips schemas, so a command imports only what it
+    needs.
     ``typed=False`` (``--help``): no derived schema at all, and so no JAX import; None: typed unless this
     process answers ``--help``."""
     if typed is None:
         typed = not any(flag in sys.argv[1:] for flag in HELP_FLAGS)
     store = ConfigStore.instance()
-    primary_node, algos, typed_population = NEEDS.get(config_name, ("", tuple(ALGO_OPTIONS), True)) \
-        if config_name is not None else ("", tuple(ALGO_OPTIONS), True)
+    primary_node, algos, typed_population, typed_tips = NEEDS.get(config_name, EVERYTHING) \
+        if config_name is not None else EVERYTHING
     schemas = primary_schemas(typed and typed_population)
     for node_name, class_name in PRIMARY.items():
         if config_name is None or node_name == primary_node:
             store.store(name=node_name, node=schemas[class_name])
     for node_name, class_name in ALGO_OPTIONS.items():
         store.store(group="algo", name=node_name, node=derived(class_name) if typed and node_name in algos else {})
-    store.store(group="tips", name="tips_schema", node=derived("TipsSchema") if typed else {})
+    store.store(group="tips", name="tips_schema", node=derived("TipsSchema") if typed and typed_tips else {})
     store.store(name="kitchen_schema", node=KitchenSchema)  # for configs without a schema of their own

@@ -1,17 +1,20 @@
-"""The kitchen MDP: validated configs, the JAX environment, its gymnax adapter and its pure-Python reference."""
+"""The kitchen MDP: validated configs, the JAX environment, its gymnax adapter and its pure-Python reference.
+
+Only the configs are imported with the package; the JAX environment (and gymnax, an optional dependency) on
+first use, so that code reading a kitchen's config (a command's ``--help``, the traces) does not import JAX.
+"""
+
+import importlib
 
 from bpjax.env.config import ConfigError, KitchenSpec
-from bpjax.env.kitchen import Kitchen, make_kitchen, make_params
-from bpjax.env.types import EnvParams, EnvState, Observation
 
 __all__ = ["ConfigError", "EnvParams", "EnvState", "GymnaxKitchen", "Kitchen", "KitchenSpec", "Observation",
            "make_gymnax", "make_kitchen", "make_params"]
+_LAZY = {"Kitchen": "kitchen", "make_kitchen": "kitchen", "make_params": "kitchen", "EnvParams": "types",
+         "EnvState": "types", "Observation": "types", "GymnaxKitchen": "gymnax_env", "make_gymnax": "gymnax_env"}
 
 
 def __getattr__(name: str):
-    """The gymnax adapter is imported on first use: gymnax is an optional dependency."""
-    if name in ("GymnaxKitchen", "make_gymnax"):
-        from bpjax.env import gymnax_env
-
-        return getattr(gymnax_env, name)
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"bpjax.env.{_LAZY[name]}"), name)
     raise AttributeError(f"module 'bpjax.env' has no attribute {name!r}")

@@ -19,17 +19,17 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 from urllib.parse import urlsplit
 
 from omegaconf import DictConfig, OmegaConf
 
 from bpjax.config.cli import Run, command
-from bpjax.data.traces import shown
 from bpjax.env.config import ConfigError, KitchenSpec
-from bpjax.play.game import GameSetup
-from bpjax.play.guard import Guard
-from bpjax.play.tips import MODES
+
+if TYPE_CHECKING:  # the game and its tips load pandas and JAX: imported when used, not for --help
+    from bpjax.play.game import GameSetup
+    from bpjax.play.guard import Guard
 
 MAX_ROUNDS = 100   # rounds (and practice rounds) per participant
 
@@ -96,6 +96,9 @@ def load_chooser(mode: str, spec: KitchenSpec, path: str | Path, traces: str | P
 def tip_from_config(cfg: DictConfig, study: KitchenSpec) -> tuple[str | None, object]:
     """The tip settings: (the static tip's text, the chooser of the personalised / dynamic mode); both None
     for no tip. ConfigError naming the setting."""
+    from bpjax.data.traces import shown
+    from bpjax.play.tips import MODES
+
     mode = cfg.tip.mode
     if mode not in MODES:
         raise ConfigError(f"tip.mode: expected one of {', '.join(MODES)}, got {shown(mode)}")
@@ -116,6 +119,8 @@ def tip_from_config(cfg: DictConfig, study: KitchenSpec) -> tuple[str | None, ob
 
 
 def _integer(name: str, value, lo: int, hi: int) -> int:
+    from bpjax.data.traces import shown
+
     if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
         raise ConfigError(f"{name}: expected an integer in {lo}..{hi}, got {shown(value)}")
     return value
@@ -124,6 +129,8 @@ def _integer(name: str, value, lo: int, hi: int) -> int:
 def setup_from_config(cfg: DictConfig, out_dir: Path) -> GameSetup:
     """Validate the play config (kitchens, rounds, tip) into a :class:`GameSetup` (for the personalised and
     dynamic modes this builds the tip chooser: the study kitchen's exact solution, the population's habits)."""
+    from bpjax.play.game import GameSetup
+
     _integer("rounds", cfg.rounds, 1, MAX_ROUNDS)
     _integer("practice_rounds", cfg.practice_rounds, 0, MAX_ROUNDS)
     study = KitchenSpec.from_dict(cfg.kitchen)
@@ -137,6 +144,9 @@ def setup_from_config(cfg: DictConfig, out_dir: Path) -> GameSetup:
 
 def guard_from_config(cfg: DictConfig) -> Guard:
     """Validate the server settings (host, port, allowed hosts and origins, join limit) into a :class:`Guard`."""
+    from bpjax.data.traces import shown
+    from bpjax.play.guard import Guard
+
     if not isinstance(cfg.host, str) or not cfg.host:
         raise ConfigError(f"host: expected an address to bind (127.0.0.1, 0.0.0.0, ...), got {shown(cfg.host)}")
     _integer("port", cfg.port, 0, 65535)

@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
+import threading
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from omegaconf import DictConfig, OmegaConf, open_dict
@@ -121,42 +124,73 @@ def learning_curve(history: dict[str, np.ndarray], runs: list[tuple], optimum: i
     plt.close(fig)
 
 
+def _tensorboardx():
+    """tensorboardX, without the optional torch and boto3 it imports whenever they are installed (seconds of
+    imports, for torch tensors and s3:// folders, which training never writes)."""
+    hidden = [name for name in ("torch", "boto3") if name not in sys.modules]
+    for name in hidden:
+        sys.modules[name] = None  # makes `import name` fail (Python's import system reference)
+    try:
+        import tensorboardX
+    finally:
+        for name in hidden:
+            if sys.modules.get(name, False) is None:
+                del sys.modules[name]
+    return tensorboardX
+
+
 def _preload() -> None:
-    """Import what the end of a run needs (checkpoints, the plot) while the first chunk computes."""
+    """Import what the rest of a run needs (TensorBoard's writer, checkpoints, the plot) while the programs
+    compile."""
+    _tensorboardx()
+    import orbax.checkpoint  # noqa: F401
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot  # noqa: F401
-    import orbax.checkpoint  # noqa: F401
 
 
-def _greedy_population(env, network, params, env_params) -> list[int]:
-    """Greedy ticks of every run: params and env params both with a leading run axis, one compiled call."""
-    import jax
+def _in_background(work: Callable[[], Any]) -> Future:
+    """`work()` in a daemon thread: a failing run does not wait for it to end."""
+    future: Future = Future()
 
-    from bpjax.agents.common import greedy_policy
-    from bpjax.env.rollout import run_episodes
+    def run() -> None:
+        try:
+            future.set_result(work())
+        except BaseException as error:  # handed to whoever asks for the result
+            future.set_exception(error)
 
-    n_steps = env.n_slots + int(np.max(np.asarray(env_params.max_ticks))) + 1  # rollout.max_decisions
+    threading.Thread(target=run, daemon=True).start()
+    return future
 
-    def evaluate(network_params, kitchen):
-        result = run_episodes(env, kitchen, greedy_policy(env, network, network_params), jax.random.key(0), 1,
-                              n_steps)
-        return result.ticks[0]
 
-    return [int(t) for t in jax.jit(jax.vmap(evaluate))(params, env_params)]
+class Scalars:
+    """TensorBoard scalars of the runs' mean metrics, per update; the writer is made at the first chunk."""
+
+    def __init__(self, folder: Path):
+        self.folder, self.writer = folder, None
+
+    def add(self, done: int, metrics: dict[str, np.ndarray]) -> None:
+        if self.writer is None:
+            self.writer = _tensorboardx().SummaryWriter(str(self.folder))
+        size = metrics["loss"].shape[1]
+        for offset in range(size):
+            for key, values in metrics.items():
+                if key != "finite":
+                    self.writer.add_scalar(f"mean/{key}", float(values[:, offset].mean()), done - size + offset + 1)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
 
 
 @command("train", validate)
 def main(cfg: DictConfig, settings: TrainSettings, run: Run) -> None:
-    import threading
-
     threading.Thread(target=_preload, daemon=True).start()
     import jax
     from hydra.core.hydra_config import HydraConfig
-    from tensorboardX import SummaryWriter
 
-    from bpjax.agents.common import make_greedy_evaluator
+    from bpjax.config.progress import Progress
     from bpjax.env.kitchen import make_kitchen
     from bpjax.env.population import make_population
     from bpjax.solve.bound import lower_bound_ticks
@@ -164,54 +198,47 @@ def main(cfg: DictConfig, settings: TrainSettings, run: Run) -> None:
 
     spec, name, n_updates, seeds, out = settings.spec, settings.name, settings.n_updates, settings.seeds, run.out
     population = settings.kitchens
-    if population is None:
-        env, env_params = make_kitchen(spec)
-        optimum = optimal_ticks(spec, cfg.solver_max_states, run)
-        optima = [optimum]
-    else:
-        env, env_params = make_population([k for _, k in population])
-        optima = [optimal_ticks(k, cfg.solver_max_states, run) for _, k in population]
-        optimum = None
-    bounds = [lower_bound_ticks(k) for k in ([spec] if population is None else [k for _, k in population])]
-
-    writer = SummaryWriter(str(out / "tb"))
+    specs = [spec] if population is None else [k for _, k in population]
+    env, env_params = make_kitchen(spec) if population is None else make_population(specs)
+    bounds = [lower_bound_ticks(k) for k in specs]
     label = spec.scenario if population is None else f"{spec.scenario} x {len(population)} kitchens"
+    scalars = Scalars(out / "tb")
     bar = run.progress.bar(total=n_updates, desc=f"{name} {label}", unit="upd")
 
+    trained = []  # when the last chunk was done: training's end, before the greedy rounds
+
     def on_chunk(done: int, metrics: dict[str, np.ndarray]) -> None:
-        size = metrics["loss"].shape[1]
-        for offset in range(size):
-            for key, values in metrics.items():
-                if key != "finite":
-                    writer.add_scalar(f"mean/{key}", float(values[:, offset].mean()), done - size + offset + 1)
+        scalars.add(done, metrics)
         bar.n = done
         bar.set_postfix(ticks=f"{metrics['mean_ticks'][:, -1].mean():.2f}")
         bar.refresh()
+        trained[:] = [time.perf_counter()]
 
+    # the exact optima (pure Python) are searched while training compiles and runs; the search's timing goes
+    # to the job log, not beside the bar
+    quiet = Run(run.name, out, Progress(False))
+    solving = _in_background(lambda: [optimal_ticks(k, cfg.solver_max_states, quiet) for k in specs])
     start = time.perf_counter()
     try:
         result = train(env, env_params, settings.algo, seeds, int(cfg.chunk), out, int(cfg.checkpoint_every),
                        bool(cfg.resume), on_chunk, shard_envs=bool(cfg.shard_envs), kitchen=spec.to_dict(),
-                       kitchens=None if population is None else [s for s, _ in population])
+                       kitchens=None if population is None else [s for s, _ in population], greedy=True)
     finally:
         bar.close()
-        writer.close()
-    wall = time.perf_counter() - start
+        scalars.close()
+    end = time.perf_counter()
+    wall = (trained[0] if trained else end) - start
     log.info("training: %.2f s (%d updates from update %d)", wall, n_updates - (result.resumed_from or 0),
              result.resumed_from or 0)
-
-    with run.progress.phase("greedy evaluation"):
-        if population is None:
-            evaluate = make_greedy_evaluator(env, env_params, result.network)
-            greedy = [int(t) for t in jax.vmap(evaluate)(result.states.params)]
-        else:
-            per_run = jax.tree.map(lambda x: np.repeat(np.asarray(x), len(seeds), axis=0), env_params)
-            greedy = _greedy_population(env, result.network, result.states.params, per_run)
+    log.info("greedy evaluation: %.2f s after training (compiled while it ran)", end - start - wall)
+    with run.progress.phase("waiting for the exact optimum"):
+        optima = solving.result()
+    optimum = optima[0] if population is None else None
+    greedy = result.greedy_ticks
     with run.progress.phase("learning curve"):
         learning_curve(result.history, result.runs, optimum, out / "learning_curve.png", f"{name} on {label}")
     # per kitchen: its runs are the consecutive len(seeds) entries (kitchen-major)
     kitchen_ids = [int(cfg.skills_seed)] if population is None else [s for s, _ in population]
-    specs = [spec] if population is None else [k for _, k in population]
     kitchens = []
     for index, (skills_seed, kitchen_spec) in enumerate(zip(kitchen_ids, specs)):
         ticks = greedy[index * len(seeds):(index + 1) * len(seeds)]

@@ -2,6 +2,9 @@
 the run cut into chunks (progress, metrics, NaN checks and Orbax checkpoints between chunks; no host
 round-trip inside a chunk), and exact resume: a chunk's result depends only on the state it starts from.
 
+On one device the first chunk's program (and, if asked, the greedy evaluator) compiles in a background thread
+while the initial state is computed: XLA compiles outside Python's lock, so a second core does the rest meanwhile.
+
 A population of kitchens of one shape (``kitchens=[...]`` with params stacked along a leading kitchen axis,
 :mod:`bpjax.env.population`) trains in the same one compiled call: every (kitchen, seed) pair is one run,
 kitchen-major, each stepping its own kitchen's params.
@@ -24,6 +27,7 @@ import dataclasses
 import hashlib
 import json
 import os
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -31,11 +35,13 @@ from typing import Any, Callable, Mapping
 import jax
 import numpy as np
 
-from bpjax.agents.common import ENV_AXIS, NonFiniteError, TrainState, initial_states
+from bpjax.agents.common import (ENV_AXIS, NonFiniteError, TrainState, greedy_policy, initial_states,
+                                 make_greedy_evaluator)
 from bpjax.agents.ppo import PPOConfig, make_ppo
 from bpjax.agents.reinforce import ReinforceConfig, make_reinforce
 from bpjax.env.config import ConfigError
 from bpjax.env.kitchen import Kitchen
+from bpjax.env.rollout import run_episodes
 from bpjax.env.types import EnvParams
 
 RunId = tuple  # (kitchen id or None, seed): one trained run
@@ -89,6 +95,7 @@ class TrainRun:
     updates_done: int
     resumed_from: int | None           # update the run continued from, when resumed
     runs: list[RunId] = dataclasses.field(default_factory=list)  # (kitchen or None, seed) per run, in order
+    greedy_ticks: list[int] | None = None  # ticks of each run's deterministic greedy round (train(greedy=True))
 
 
 def _saveable(state: TrainState) -> TrainState:
@@ -176,7 +183,7 @@ def train(env: Kitchen, env_params: EnvParams, algo: Mapping[str, Any], seeds: l
           out_dir: Path | None = None, checkpoint_every: int = 1, resume: bool = False,
           on_chunk: Callable[[int, dict[str, np.ndarray]], None] | None = None,
           shard_envs: bool = True, kitchen: Mapping[str, Any] | None = None,
-          kitchens: list[int] | None = None) -> TrainRun:
+          kitchens: list[int] | None = None, greedy: bool = False) -> TrainRun:
     """Train `len(seeds)` independent runs together. Writes metrics.csv, run.json (and checkpoints) under
     `out_dir`; `kitchen` (its config) identifies the kitchen in run.json, else a digest of `env_params`.
 
@@ -186,7 +193,10 @@ def train(env: Kitchen, env_params: EnvParams, algo: Mapping[str, Any], seeds: l
 
     With several visible devices and `shard_envs`, each seed's environments are split over them (the agents
     mark their env batch with `shard_env_batch`; XLA partitions the rest): same results up to float
-    reduction order."""
+    reduction order.
+
+    With `greedy`, every run plays one deterministic greedy round at the end (its ticks in
+    ``greedy_ticks``), from a program compiled while training runs."""
     name, config, n_updates = algorithm_config(algo)
     if chunk < 1:
         raise ValueError(f"chunk: expected a positive integer, got {chunk}")
@@ -194,27 +204,72 @@ def train(env: Kitchen, env_params: EnvParams, algo: Mapping[str, Any], seeds: l
     if kitchens is not None:
         record["kitchens"] = list(kitchens)
     mesh = env_mesh(env_batch_size(config)) if shard_envs else None
-    network, runs, init_all, init_args, run_chunk = _programs(env, env_params, name, config, seeds, kitchens)
-    init_args = (*init_args, jax.vmap(jax.random.key)(np.asarray([seed for _, seed in runs], np.uint32)))
-    states = initial_states(init_all, *init_args)
+    programs = _programs(env, env_params, name, config, seeds, kitchens)
+    keys = jax.vmap(jax.random.key)(np.asarray([seed for _, seed in programs.runs], np.uint32))
     if mesh is None:
-        return _train(network, runs, run_chunk, states, n_updates, chunk, out_dir, checkpoint_every, resume,
-                      on_chunk, record)
+        with ThreadPoolExecutor(2, thread_name_prefix="bpjax-compile") as pool:
+            # the compiler needs only the state's shapes: compile while the initial state is computed
+            abstract = jax.eval_shape(programs.init_all, *programs.init_args, keys)
+            ahead: dict[int, Future] = {}
+            if not resume:  # a fresh run's first chunk, before the checkpoint folder (and Orbax) is opened
+                ahead[min(chunk, n_updates)] = pool.submit(programs.compile_chunk, abstract, min(chunk, n_updates))
+            evaluate = pool.submit(programs.compile_greedy, abstract.params) if greedy else None
+            manager, done, rows = _checkpoints(out_dir, resume, record)
+            if resume and done < n_updates:
+                size = min(chunk, n_updates - done)
+                ahead[size] = pool.submit(programs.compile_chunk, abstract, size)
+            states = initial_states(programs.init_all, *programs.init_args, keys)
+            run = _train(name, programs, ahead, states, manager, done, rows, n_updates, chunk, out_dir,
+                         checkpoint_every, on_chunk)
+            if evaluate is not None:
+                run.greedy_ticks = [int(t) for t in evaluate.result()(run.states.params, *programs.eval_args)]
+        return run
+    manager, done, rows = _checkpoints(out_dir, resume, record)
     with jax.set_mesh(mesh):
+        states = initial_states(programs.init_all, *programs.init_args, keys)
         # computed on one device (see initial_states), then laid out as the mesh's program lays it out
-        states = jax.device_put(states, init_all.lower(*init_args).compile().output_shardings)
-        return _train(network, runs, run_chunk, states, n_updates, chunk, out_dir, checkpoint_every, resume,
-                      on_chunk, record)
+        states = jax.device_put(states, programs.init_all.lower(*programs.init_args, keys).compile().output_shardings)
+        run = _train(name, programs, {}, states, manager, done, rows, n_updates, chunk, out_dir, checkpoint_every,
+                     on_chunk)
+    if greedy:
+        run.greedy_ticks = [int(t) for t in programs.evaluate(run.states.params, *programs.eval_args)]
+    return run
 
 
-def _programs(env, env_params, name, config, seeds, kitchens):
-    """(network, run ids, init_all (jitted), its leading arguments (before the keys), run_chunk(states,
-    n_updates) -> (states, metrics))."""
+@dataclass
+class Programs:
+    """A training run's jitted programs and the leading arguments each takes."""
+
+    network: Any
+    runs: list[RunId]
+    init_all: Callable      # (*init_args, keys) -> states
+    init_args: tuple
+    run_all: Callable       # (*run_args, states, n_updates) -> (states, metrics); n_updates static
+    run_args: tuple
+    evaluate: Callable      # (params, *eval_args) -> int32 greedy ticks per run
+    eval_args: tuple
+
+    def chunk(self, states, n_updates: int):
+        return self.run_all(*self.run_args, states, n_updates)
+
+    def compile_chunk(self, states, n_updates: int) -> Callable:
+        """`chunk(states, n_updates)` compiled for states of this shape: a function of the states alone."""
+        compiled = self.run_all.lower(*self.run_args, states, n_updates).compile()
+        return lambda states: compiled(*self.run_args, states)
+
+    def compile_greedy(self, params) -> Callable:
+        return self.evaluate.lower(params, *self.eval_args).compile()
+
+
+def _programs(env, env_params, name, config, seeds, kitchens) -> Programs:
+    """The programs of one kitchen (`kitchens` None: its params are constants of the programs) or of a
+    population (params stacked along a leading kitchen axis, repeated per seed: an argument)."""
     make = ALGORITHMS[name][1]
     if kitchens is None:
         network, init, run = make(env, env_params, config)
-        run_chunk = jax.jit(jax.vmap(run, in_axes=(0, None)), static_argnums=1)
-        return network, [(None, seed) for seed in seeds], jax.jit(jax.vmap(init)), (), run_chunk
+        return Programs(network, [(None, seed) for seed in seeds], jax.jit(jax.vmap(init)), (),
+                        jax.jit(jax.vmap(run, in_axes=(0, None)), static_argnums=1), (),
+                        jax.jit(jax.vmap(make_greedy_evaluator(env, env_params, network))), ())
     per_run = jax.tree.map(lambda x: np.repeat(np.asarray(x), len(seeds), axis=0), env_params)
     horizons = np.unique(np.asarray(env_params.max_ticks))
     # one horizon for all: kept a Python constant, so learners that size their rollouts by it still trace
@@ -227,33 +282,50 @@ def _programs(env, env_params, name, config, seeds, kitchens):
     def run(params, state, n_updates):
         return make(env, fixed(params), config)[2](state, n_updates)
 
-    run_all = jax.jit(jax.vmap(run, in_axes=(0, 0, None)), static_argnums=2)
-    runs = [(k, seed) for k in kitchens for seed in seeds]
-    return (network, runs, jax.jit(jax.vmap(init)), (per_run,),
-            lambda states, n_updates: run_all(per_run, states, n_updates))
+    n_steps = env.n_slots + int(horizons.max()) + 1  # rollout.max_decisions of the longest horizon
+
+    def evaluate(network_params, kitchen):
+        policy = greedy_policy(env, network, network_params)
+        return run_episodes(env, kitchen, policy, jax.random.key(0), 1, n_steps).ticks[0]
+
+    return Programs(network, [(k, seed) for k in kitchens for seed in seeds], jax.jit(jax.vmap(init)), (per_run,),
+                    jax.jit(jax.vmap(run, in_axes=(0, 0, None)), static_argnums=2), (per_run,),
+                    jax.jit(jax.vmap(evaluate)), (per_run,))
 
 
-def _train(network, runs, run_chunk, states, n_updates, chunk, out_dir, checkpoint_every, resume, on_chunk,
-           record) -> TrainRun:
+def _checkpoints(out_dir: Path | None, resume: bool, record: dict) -> tuple[Any, int, list[dict]]:
+    """(Orbax checkpoint manager or None, the update to continue from, metrics rows up to it); refuses to
+    resume a run trained with other settings; writes run.json."""
+    if out_dir is None:
+        return None, 0, []
+    import orbax.checkpoint as ocp
 
-    manager, rows, done, resumed_from = None, [], 0, None
+    manager = ocp.CheckpointManager((out_dir / "checkpoints").resolve(),
+                                    options=ocp.CheckpointManagerOptions(max_to_keep=2, create=True))
+    done, rows = 0, []
+    if resume and manager.latest_step() is not None:
+        if (out_dir / RUN_FILE).exists():  # runs from before run.json resume unchecked
+            check_resume(json.loads((out_dir / RUN_FILE).read_text()), record, out_dir)
+        done = int(manager.latest_step())
+        rows = _read_history(out_dir / METRICS_FILE, done)
+    _write_json(out_dir / RUN_FILE, record)
+    return manager, done, rows
+
+
+def _train(name: str, programs: Programs, ahead: dict[int, Future], states, manager, done: int, rows: list[dict],
+           n_updates: int, chunk: int, out_dir, checkpoint_every: int, on_chunk) -> TrainRun:
+    """Chunks from update `done` (restored from its checkpoint) to `n_updates`; `ahead`: chunk sizes whose
+    program is being compiled (a Future of a function of the states)."""
+    resumed_from = done if done else None
+    if done:
+        states = _restore(manager, done, states)
     if out_dir is not None:
         import orbax.checkpoint as ocp
-
-        manager = ocp.CheckpointManager((out_dir / "checkpoints").resolve(),
-                                        options=ocp.CheckpointManagerOptions(max_to_keep=2, create=True))
-        if resume and manager.latest_step() is not None:
-            if (out_dir / RUN_FILE).exists():  # runs from before run.json resume unchecked
-                check_resume(json.loads((out_dir / RUN_FILE).read_text()), record, out_dir)
-            done = resumed_from = int(manager.latest_step())
-            rows = _read_history(out_dir / METRICS_FILE, done)
-            states = _restore(manager, done, states)
-        _write_json(out_dir / RUN_FILE, record)
-
+    runs = programs.runs
     chunks_done = 0
     while done < n_updates:
         size = min(chunk, n_updates - done)
-        states, metrics = run_chunk(states, size)
+        states, metrics = ahead[size].result()(states) if size in ahead else programs.chunk(states, size)
         metrics = jax.tree.map(np.asarray, metrics)  # [seeds, size]; the one host sync per chunk
         bad = np.argwhere(~metrics["finite"])
         if len(bad):
@@ -278,7 +350,7 @@ def _train(network, runs, run_chunk, states, n_updates, chunk, out_dir, checkpoi
             on_chunk(done, metrics)
     if manager is not None:
         manager.close()
-    return TrainRun(record["algo"]["name"], network, states, _history(rows, runs), done, resumed_from, runs)
+    return TrainRun(name, programs.network, states, _history(rows, runs), done, resumed_from, runs)
 
 
 def _write_history(path: Path, rows: list[dict]) -> None:
