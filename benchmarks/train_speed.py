@@ -45,7 +45,7 @@ from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
-from bpjax.agents.common import make_greedy_evaluator  # noqa: E402
+from bpjax.agents.common import initial_states, make_greedy_evaluator  # noqa: E402
 from bpjax.agents.ppo import make_ppo  # noqa: E402
 from bpjax.agents.reinforce import make_reinforce  # noqa: E402
 from bpjax.config import compose_config  # noqa: E402
@@ -97,7 +97,7 @@ def bpjax_seed_throughput(make, config, env, env_params, n_seeds: int, n_updates
     """Seed-updates per second with `n_seeds` independent runs vmapped in one call (after compilation)."""
     _, init, run = make(env, env_params, config)
     run_all = jax.jit(jax.vmap(run, in_axes=(0, None)), static_argnums=1)
-    states = jax.vmap(init)(jax.random.split(jax.random.key(1), n_seeds))
+    states = initial_states(jax.jit(jax.vmap(init)), jax.random.split(jax.random.key(1), n_seeds))
     states, _ = run_all(states, n_updates)
     jax.block_until_ready(states)
     start = time.perf_counter()
