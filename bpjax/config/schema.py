@@ -345,7 +345,7 @@ def _primary(player: Any) -> dict[str, type]:
         kitchen: KitchenSchema = kitchen_field()
         population: List[player] = MISSING  # type: ignore[valid-type]
         blocks: List[BlockSchema] = MISSING
-        trainees: int = setting(40, low=1, high=MAX_PLAYERS)
+        trainees: int = setting(160, low=1, high=MAX_PLAYERS)
         arms: List[str] = field(default_factory=lambda: ["control", "static", "personalised", "dynamic"])
         pilot_players: int = setting(40, low=1, high=MAX_PLAYERS)
         pilot_rounds: int = setting(3, low=1, high=MAX_ROUNDS)

@@ -55,7 +55,7 @@ class Block:
 
 @dataclass(frozen=True)
 class StudySettings:
-    trainees: int = 40                 # per arm
+    trainees: int = 160                # per arm
     arms: tuple[str, ...] = ARMS
     pilot_players: int = 40            # the sample the static tip is mined from, per kitchen
     pilot_rounds: int = 3
