@@ -14,8 +14,10 @@ per hour, and the ratio, plus the jobs' median greedy ticks so the two arms visi
 ``--kitchens K`` compares instead a population of K random kitchens (``kitchen/skills=random``, skills seeds
 0 … K-1) × ``--seeds`` seeds:
 
-- one job: ``n_kitchens=K n_seeds=S``, every (kitchen, seed) run in one compiled call;
-- one job per kitchen: ``skills_seed=0,…,K-1 n_seeds=S``: K jobs, each compiling its own program.
+- one job: ``n_kitchens=K n_seeds=S cpu_devices=D``, every (kitchen, seed) run in one compiled call, the runs
+  split over D CPU devices (``--cpu-devices``, default 0: one per core);
+- one job per kitchen: ``skills_seed=0,…,K-1 n_seeds=S``: K jobs, each compiling its own program (one device:
+  a job's 2 × 32 environments are too few to gain from splitting).
 
 It reports kitchens × seeds per hour of both, the ratio, and per arm how many kitchens reached their exact
 optimum (best seed) and the share of runs that did. The optima are solved before the arms (the jobs skip the
@@ -60,6 +62,8 @@ def main() -> None:
     parser.add_argument("--updates", type=int, default=20)
     parser.add_argument("--kitchens", type=int, default=0,
                         help="compare one job of this many random kitchens with one job per kitchen")
+    parser.add_argument("--cpu-devices", type=int, default=0,
+                        help="with --kitchens: the one job's cpu_devices (0: one per core)")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     if args.kitchens:
@@ -115,7 +119,7 @@ def kitchens_main(args) -> None:
                     ).optimal_ticks for s in range(count)]
     common = ["kitchen/skills=random", "algo=ppo", f"algo.n_updates={args.updates}", f"chunk={args.updates}",
               f"n_seeds={seeds}", "progress=false", "solver_max_states=0"]
-    arms = {"one_job": [f"n_kitchens={count}"],
+    arms = {"one_job": [f"n_kitchens={count}", f"cpu_devices={args.cpu_devices}"],
             "one_job_per_kitchen": [f"skills_seed={','.join(map(str, range(count)))}"]}
     load = {"before": os.getloadavg()}
     results = {}
@@ -140,6 +144,7 @@ def kitchens_main(args) -> None:
     report = {
         "benchmark": "sweep_throughput_kitchens", "kitchens": count, "seeds": seeds, "algo": "ppo",
         "updates": args.updates, "launcher": "basic (sequential, one process)", "load_average": load,
+        "one_job_cpu_devices": args.cpu_devices,
         "machine": {"processor": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
                     "jax": jax.__version__, "devices": jax.device_count()},
         **results,

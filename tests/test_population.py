@@ -86,7 +86,7 @@ def test_train_cli_trains_a_population_and_the_sweep_table_lists_each_kitchen(tm
     job = tmp_path / "sweep" / "0"
     result = subprocess.run([sys.executable, "-m", "bpjax.train", f"hydra.run.dir={job}", "kitchen/skills=random",
                              "kitchen/orders=one_burger", "n_kitchens=3", "n_seeds=2", "algo.n_updates=4",
-                             "algo.n_envs=16", "algo.n_steps=16", "chunk=2", "progress=false"],
+                             "algo.n_envs=16", "algo.n_steps=16", "chunk=2", "progress=false", "cpu_devices=2"],
                             capture_output=True, text=True, timeout=300, cwd=REPO)
     assert result.returncode == 0, result.stderr[-2000:]
     metrics = json.loads((job / "metrics.json").read_text())
@@ -97,6 +97,7 @@ def test_train_cli_trains_a_population_and_the_sweep_table_lists_each_kitchen(tm
         assert set(kitchen["skills"]) == {"chef", "sous_chef", "server"}
     assert metrics["greedy_ticks"] == [t for k in metrics["kitchens"] for t in k["greedy_ticks"]]
     assert metrics["env_steps"] == 3 * 2 * 4 * 16 * 16  # kitchens x seeds x updates x envs x steps
+    assert metrics["devices"] == 2  # cpu_devices=2: the 6 runs split over two CPU devices
     header = (job / "metrics.csv").read_text().splitlines()[0].split(",")
     assert header[:3] == ["update", "kitchen", "seed"]
 
@@ -108,3 +109,13 @@ def test_train_cli_trains_a_population_and_the_sweep_table_lists_each_kitchen(tm
     frame = pd.read_csv(tmp_path / "sweep" / "sweep.csv")
     assert frame["skills_seed"].tolist() == [0, 1, 2]
     assert frame["optimal_ticks"].tolist() == [k["optimal_ticks"] for k in metrics["kitchens"]]
+
+
+def test_cpu_devices_must_be_set_before_jax_starts():
+    """cpu_devices=1 leaves JAX alone; another count once this process has run JAX is one line naming it."""
+    from bpjax.train.__main__ import split_cpu
+
+    jax.numpy.zeros(1).block_until_ready()  # JAX has started in this process
+    split_cpu(1)
+    with pytest.raises(ConfigError, match=r"^cpu_devices: JAX has already started in this process"):
+        split_cpu(2)

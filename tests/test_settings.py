@@ -39,7 +39,7 @@ ZERO_ALLOWED = {"seed", "skills_seed", "arrival", "handoff", "solver_max_states"
                 "port", "gamma", "gae_lambda", "entropy_coef", "value_coef", "flaw_rate", "epsilon", "skill",
                 "learning", "bc_epochs", "bc_coef", "grad_penalty", "slip_decay", "flaw_decay", "compliance",
                 "compliance_step", "tip_learning", "min_support", "max_disagreement", "shrinkage", "tolerance",
-                "max_times", "max_predicates"}
+                "max_times", "max_predicates", "cpu_devices"}
 HUGE_ALLOWED = {"share"}  # a population share is relative: any positive weight
 def owner(path: str, overrides: list[str]) -> str | None:
     """The dataclass that owns an `algo.*` setting (None for the command lines' own settings)."""

@@ -237,6 +237,22 @@ SHARDED_SCRIPT = textwrap.dedent("""
             "ticks": [runs[s].history["mean_ticks"].ravel().tolist() for s in (False, True)]}
         if algo["name"] == "ppo":
             report["ppo_env_devices"] = [len(runs[s].states.env_state.tick.sharding.device_set) for s in (False, True)]
+
+    # a population: its 2 kitchens x 2 seeds = 4 runs split over the 4 devices, whole runs each
+    from bpjax.env.population import make_population
+    specs = [KitchenSpec.from_dict(compose_config(["kitchen/skills=random", f"skills_seed={k}",
+                                                   "kitchen/orders=one_burger"]).kitchen) for k in (0, 1)]
+    env, params = make_population(specs)
+    algo = dict(name="ppo", n_updates=2, n_envs=8, n_steps=8, n_epochs=1, n_minibatches=2)
+    runs = {shard: train(env, params, algo, [0, 1], chunk=2, shard_envs=shard, kitchens=[0, 1], greedy=True)
+            for shard in (False, True)}
+    leaves = {shard: jax.tree.leaves(run.states.params) for shard, run in runs.items()}
+    report["population"] = {
+        "max_abs_diff": max(float(np.abs(np.asarray(a) - np.asarray(b)).max())
+                            for a, b in zip(leaves[False], leaves[True])),
+        "ticks": [runs[s].history["mean_ticks"].ravel().tolist() for s in (False, True)],
+        "greedy": [runs[s].greedy_ticks for s in (False, True)],
+        "run_devices": [len(runs[s].states.env_state.tick.sharding.device_set) for s in (False, True)]}
     print(json.dumps(report))
 """)
 
@@ -250,9 +266,11 @@ def test_sharded_training_matches_unsharded_on_4_host_devices():
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["devices"] == 4 and report["mesh_for_6_envs"] == 3  # the most devices dividing the batch
     assert report["ppo_env_devices"] == [1, 4]  # the envs really were split over the 4 devices
-    for name in ("ppo", "reinforce"):
+    assert report["population"]["run_devices"] == [1, 4]  # a population's runs were split, not its envs
+    for name in ("ppo", "reinforce", "population"):
         assert report[name]["max_abs_diff"] < 1e-5, report[name]
         assert report[name]["ticks"][0] == pytest.approx(report[name]["ticks"][1], abs=1e-4)
+    assert report["population"]["greedy"][0] == report["population"]["greedy"][1]
 
 
 def test_aggregate_measures_tip_ranking_stability_across_seeds(tmp_path):

@@ -270,6 +270,9 @@ def _primary(player: Any) -> dict[str, type]:
         # exact optimum for context (cached per kitchen), skipped beyond this many states; 0 = never solve
         solver_max_states: Optional[int] = setting(2_000_000, low=0, high=MAX_STATES)
         shard_envs: bool = True      # split each seed's environments over all visible devices (if more than one)
+        # XLA devices the CPU is split into (0: one per core this job may use); a population's runs are split
+        # over them. 1 keeps results independent of the machine's cores
+        cpu_devices: int = setting(1, low=0, high=4096)
         skills_seed: int = skills_seed_field()
         progress: bool = True
         cluster: ClusterSchema = field(default_factory=ClusterSchema)

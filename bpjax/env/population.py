@@ -31,9 +31,9 @@ def stack_params(params: Sequence[EnvParams]) -> EnvParams:
     return jax.tree.map(lambda *leaves: jnp.stack(leaves), *params)
 
 
-def make_population(specs: Sequence[KitchenSpec]) -> tuple[Kitchen, EnvParams]:
-    """The shared env and the stacked params of kitchens of one shape; ConfigError naming the first kitchen
-    of another shape."""
+def population_env(specs: Sequence[KitchenSpec]) -> Kitchen:
+    """The env shared by kitchens of one shape (no JAX work: a check before any); ConfigError naming the first
+    kitchen of another shape."""
     if not specs:
         raise ConfigError("kitchens: a population needs at least one kitchen")
     env = kitchen_of(specs[0])
@@ -41,4 +41,10 @@ def make_population(specs: Sequence[KitchenSpec]) -> tuple[Kitchen, EnvParams]:
         if kitchen_of(spec) != env:
             raise ConfigError(f"kitchens[{index}]: shape {shape_of(spec)} differs from kitchens[0]'s "
                               f"({shape_of(specs[0])}); a population shares one shape")
-    return env, stack_params([make_params(spec) for spec in specs])
+    return env
+
+
+def make_population(specs: Sequence[KitchenSpec]) -> tuple[Kitchen, EnvParams]:
+    """The shared env and the stacked params of kitchens of one shape; ConfigError naming the first kitchen
+    of another shape."""
+    return population_env(specs), stack_params([make_params(spec) for spec in specs])

@@ -45,7 +45,7 @@ def kitchen_population(cfg: DictConfig) -> list[tuple[int, Any]]:
     """(skills_seed, KitchenSpec) of the kitchens skills_seed .. skills_seed + n_kitchens - 1, all one shape;
     ConfigError when they would not differ (the kitchen does not read skills_seed) or differ in shape."""
     from bpjax.env.config import ConfigError, KitchenSpec
-    from bpjax.env.population import make_population
+    from bpjax.env.population import population_env
 
     first, count = int(cfg.skills_seed), int(cfg.n_kitchens)
     if first + count - 1 > MAX_SEED:
@@ -59,8 +59,26 @@ def kitchen_population(cfg: DictConfig) -> list[tuple[int, Any]]:
     if kitchens[0][1] == kitchens[1][1]:
         raise ConfigError(f"n_kitchens: {count} kitchens asked for, but the kitchen does not change with "
                           f"skills_seed (use kitchen/skills=random)")
-    make_population([spec for _, spec in kitchens])
+    population_env([spec for _, spec in kitchens])
     return kitchens
+
+
+def split_cpu(devices: int) -> None:
+    """Make the CPU `devices` XLA devices (0: one per core this process may use), before JAX starts its
+    backend; a device count already set in XLA_FLAGS is kept. ConfigError once JAX has started."""
+    import os
+
+    if devices == 1 or "xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", ""):
+        return
+    import jax
+
+    from bpjax.env.config import ConfigError
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    try:
+        jax.config.update("jax_num_cpu_devices", devices or cores)
+    except RuntimeError:
+        raise ConfigError("cpu_devices: JAX has already started in this process; set it in a new one") from None
 
 
 def validate(cfg: DictConfig) -> TrainSettings:
@@ -186,6 +204,7 @@ class Scalars:
 
 @command("train", validate)
 def main(cfg: DictConfig, settings: TrainSettings, run: Run) -> None:
+    split_cpu(int(cfg.cpu_devices))  # before anything starts JAX
     threading.Thread(target=_preload, daemon=True).start()
     import jax
     from hydra.core.hydra_config import HydraConfig

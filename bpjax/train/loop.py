@@ -7,7 +7,8 @@ while the initial state is computed: XLA compiles outside Python's lock, so a se
 
 A population of kitchens of one shape (``kitchens=[...]`` with params stacked along a leading kitchen axis,
 :mod:`bpjax.env.population`) trains in the same one compiled call: every (kitchen, seed) pair is one run,
-kitchen-major, each stepping its own kitchen's params.
+kitchen-major, each stepping its own kitchen's params. With several devices its runs are split over them (no
+communication between runs), where a single kitchen splits each seed's environments instead.
 
 Resume guarantees (``resume=True`` on a run folder):
 
@@ -45,6 +46,7 @@ from bpjax.env.rollout import run_episodes
 from bpjax.env.types import EnvParams
 
 RunId = tuple  # (kitchen id or None, seed): one trained run
+RUN_AXIS = "runs"  # mesh axis a population's runs are split over
 
 ALGORITHMS: dict[str, tuple[type, Callable]] = {"ppo": (PPOConfig, make_ppo),
                                                  "reinforce": (ReinforceConfig, make_reinforce)}
@@ -84,6 +86,17 @@ def env_mesh(env_batch: int, devices: list | None = None) -> jax.sharding.Mesh |
     if count == 1:
         return None
     return jax.make_mesh((count,), (ENV_AXIS,), (jax.sharding.AxisType.Auto,), devices=devices[:count])
+
+
+def run_sharding(n_runs: int, devices: list | None = None) -> jax.sharding.NamedSharding | None:
+    """Independent runs split along their leading axis over the most visible devices that divide `n_runs`;
+    None with a single device."""
+    devices = jax.devices() if devices is None else devices
+    count = max(d for d in range(1, len(devices) + 1) if n_runs % d == 0)
+    if count == 1:
+        return None
+    mesh = jax.make_mesh((count,), (RUN_AXIS,), (jax.sharding.AxisType.Auto,), devices=devices[:count])
+    return jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(RUN_AXIS))
 
 
 @dataclass
@@ -192,8 +205,8 @@ def train(env: Kitchen, env_params: EnvParams, algo: Mapping[str, Any], seeds: l
     in one compiled call; metrics.csv gains a ``kitchen`` column.
 
     With several visible devices and `shard_envs`, each seed's environments are split over them (the agents
-    mark their env batch with `shard_env_batch`; XLA partitions the rest): same results up to float
-    reduction order.
+    mark their env batch with `shard_env_batch`; XLA partitions the rest), or for a population its runs (every
+    device steps whole runs): same results up to float reduction order.
 
     With `greedy`, every run plays one deterministic greedy round at the end (its ticks in
     ``greedy_ticks``), from a program compiled while training runs."""
@@ -203,13 +216,19 @@ def train(env: Kitchen, env_params: EnvParams, algo: Mapping[str, Any], seeds: l
     record = run_record(name, config, seeds, n_updates, env_params, kitchen)
     if kitchens is not None:
         record["kitchens"] = list(kitchens)
-    mesh = env_mesh(env_batch_size(config)) if shard_envs else None
     programs = _programs(env, env_params, name, config, seeds, kitchens)
     keys = jax.vmap(jax.random.key)(np.asarray([seed for _, seed in programs.runs], np.uint32))
+    split_runs = run_sharding(len(programs.runs)) if shard_envs and kitchens is not None else None
+    mesh = env_mesh(env_batch_size(config)) if shard_envs and kitchens is None else None
     if mesh is None:
+        if split_runs is not None:
+            programs = programs.split(split_runs)
         with ThreadPoolExecutor(2, thread_name_prefix="bpjax-compile") as pool:
             # the compiler needs only the state's shapes: compile while the initial state is computed
             abstract = jax.eval_shape(programs.init_all, *programs.init_args, keys)
+            if split_runs is not None:
+                abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=split_runs),
+                                        abstract)
             ahead: dict[int, Future] = {}
             if not resume:  # a fresh run's first chunk, before the checkpoint folder (and Orbax) is opened
                 ahead[min(chunk, n_updates)] = pool.submit(programs.compile_chunk, abstract, min(chunk, n_updates))
@@ -219,6 +238,8 @@ def train(env: Kitchen, env_params: EnvParams, algo: Mapping[str, Any], seeds: l
                 size = min(chunk, n_updates - done)
                 ahead[size] = pool.submit(programs.compile_chunk, abstract, size)
             states = initial_states(programs.init_all, *programs.init_args, keys)
+            if split_runs is not None:  # computed on one device (see initial_states), then split
+                states = jax.device_put(states, split_runs)
             run = _train(name, programs, ahead, states, manager, done, rows, n_updates, chunk, out_dir,
                          checkpoint_every, on_chunk)
             if evaluate is not None:
@@ -259,6 +280,12 @@ class Programs:
 
     def compile_greedy(self, params) -> Callable:
         return self.evaluate.lower(params, *self.eval_args).compile()
+
+    def split(self, sharding: jax.sharding.NamedSharding) -> "Programs":
+        """The programs with their per-run arguments laid out by `sharding` (runs over devices); the compiled
+        programs follow their arguments' layout."""
+        place = lambda args: tuple(jax.device_put(a, sharding) for a in args)  # noqa: E731
+        return dataclasses.replace(self, run_args=place(self.run_args), eval_args=place(self.eval_args))
 
 
 def _programs(env, env_params, name, config, seeds, kitchens) -> Programs:
