@@ -60,6 +60,7 @@ def validate(cfg: DictConfig) -> PipelineSettings:
         if traces.spec is None:
             raise ConfigError("traces: rounds of several kitchens; run one kitchen at a time")
         spec = traces.spec
+        _check_overrides_with_traces(cfg, spec)
     if cfg.players is not None:
         known = (set(traces.frame["player_id"]) if traces is not None
                  else {f"p{i:04d}" for i in range(cfg.n_players)})  # the generated players' ids
@@ -75,6 +76,31 @@ def validate(cfg: DictConfig) -> PipelineSettings:
     except TypeError as error:  # a setting the learner does not have
         raise ConfigError(f"algo: {error}") from None
     return PipelineSettings(tips, algo, n_seeds, monte_carlo, learner, spec, traces)
+
+
+# what the traces decide when they are given: settings of these are not used
+_FROM_TRACES = ("kitchen", "skills_seed", "population", "n_players", "rounds", "strict_population")
+
+
+def _check_overrides_with_traces(cfg: DictConfig, spec) -> None:
+    """With traces the kitchen and players are the traces': a kitchen setting that would describe another
+    kitchen is an error; the other settings that go unused get a note on stderr."""
+    import sys
+
+    from hydra.core.hydra_config import HydraConfig
+
+    from bpjax.env.config import ConfigError, KitchenSpec
+
+    given = [o for o in HydraConfig.get().overrides.task
+             if o.lstrip("+~").split("=", 1)[0].split("/", 1)[0].split(".", 1)[0] in _FROM_TRACES]
+    kitchen = [o for o in given if o.lstrip("+~").startswith(("kitchen", "skills_seed"))]
+    if kitchen and KitchenSpec.from_dict(cfg.kitchen) != spec:
+        raise ConfigError(f"traces: their kitchen is not the one {' '.join(kitchen)} describes; the traces' own "
+                          f"kitchen is used, so drop the kitchen settings")
+    unused = [o for o in given if o not in kitchen]
+    if unused:
+        print(f"note: traces={cfg.traces}: the players and rounds are the traces'; not used: {' '.join(unused)}",
+              file=sys.stderr)
 
 
 @command("pipeline", validate)

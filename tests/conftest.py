@@ -183,3 +183,21 @@ def play(client, pid, view) -> dict:
         assert response.status_code == 200, response.text
         view = response.json()
     return view
+
+
+# ---- Markdown the commands write ---------------------------------------------------------------------
+
+def assert_tables_well_formed(markdown: str) -> int:
+    """Every Markdown table has as many cells in each row as its header, and a separator row right below the
+    header; returns how many tables there are."""
+    tables, rows = 0, []
+    for line in [*markdown.splitlines(), ""]:
+        if line.startswith("|"):
+            rows.append(line)
+            continue
+        if rows:
+            widths = [row.strip().strip("|").count("|") + 1 for row in rows]
+            assert len(rows) >= 2 and set(rows[1].replace("|", "").replace(" ", "")) <= set("-:"), rows[:2]
+            assert len(set(widths)) == 1, f"cells per row {widths} in the table under {rows[0]}"
+            tables, rows = tables + 1, []
+    return tables

@@ -200,3 +200,23 @@ def test_progress_shows_long_phases_only_and_can_be_off(monkeypatch, caplog):
     assert quiet.getvalue() == "" and off.getvalue() == ""
     timings = [r.getMessage() for r in caplog.records]
     assert [t.split(":")[0] for t in timings] == ["solve", "quick", "silent"]  # the job log has them all
+
+
+def test_ctrl_c_is_one_line_and_leaves_no_empty_folder(tmp_path):
+    """SIGINT while the work runs (a long exact search): `interrupted (Ctrl-C) after N s`, exit 130, no
+    traceback, and the folder it had written nothing into is gone."""
+    import signal
+
+    out = tmp_path / "run"
+    process = subprocess.Popen([sys.executable, "-m", "bpjax.solve", "kitchen/orders=twelve_burgers",
+                                f"hydra.run.dir={out}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               cwd=REPO, env=clean_env())
+    first = process.stderr.readline()  # printed once the settings passed, as the work starts
+    assert first.startswith("output folder:"), first
+    time.sleep(1.0)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert stderr.strip().splitlines()[-1].startswith("interrupted (Ctrl-C) after ")
+    assert not out.exists()

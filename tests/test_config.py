@@ -111,6 +111,12 @@ INVALID = [
     pytest.param(("scenario", "workers", 1), "chef", r"^kitchen\.scenario\.workers: duplicate worker",
                  id="duplicate-worker"),
     pytest.param(("chef_hat",), "tall", r"^kitchen\.chef_hat: unknown field", id="unknown-top-level-field"),
+    pytest.param(("dishes", "burger", 1, "afer"), ["chop meat"],
+                 r"^kitchen\.dishes\.burger\[1\]\.afer: unknown field \(known: name, type, after\)",
+                 id="unknown-subtask-field"),
+    pytest.param(("orders", 2, "arival"), 3, r"^kitchen\.orders\[2\]\.arival: unknown field", id="unknown-order-field"),
+    pytest.param(("scenario", "worker"), ["chef"], r"^kitchen\.scenario\.worker: unknown field",
+                 id="unknown-scenario-field"),
     *[pytest.param((key,), DELETE, rf"^kitchen\.{key}: missing", id=f"missing-{key}")
       for key in ("task_types", "dishes", "skills", "scenario", "orders")],
     pytest.param(("orders",), [BURGER_ORDER] * too_many_burgers,

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import assert_tables_well_formed
+
 REPO = Path(__file__).resolve().parents[1]
 TIP_FIELDS = {"text", "kind", "worker", "task_type", "times", "condition", "score", "support", "disagreement",
               "simulated_gain", "simulated_gain_ci", "by_compliance", "suboptimal_rate"}
@@ -46,6 +48,7 @@ def test_default_pipeline_on_the_paper_kitchen(tmp_path):
     assert any(line.startswith("Best candidate not recommended") for line in lines)
     report = (tmp_path / "report.md").read_text()
     assert top["text"] in report and "What the simulation rests on" in report
+    assert assert_tables_well_formed(report) >= 3  # the candidates, the recommended tips, the top tip by round
 
 
 @pytest.mark.slow
@@ -101,3 +104,21 @@ def test_an_unknown_player_is_one_line_before_any_work(tmp_path):
     assert result.returncode != 0
     assert result.stderr.strip().splitlines()[-1].startswith("ConfigError: players: 'nobody' is not among")
     assert not (tmp_path / "traces.parquet").exists()
+
+
+def test_kitchen_settings_that_contradict_the_traces_are_one_line(tmp_path, paper_spec):
+    """With traces=..., the kitchen is the traces': a kitchen setting describing another is refused before any
+    work; one describing the same kitchen is fine."""
+    from bpjax.data.players import generate_population
+    from bpjax.data.traces import write_traces
+
+    frame, _ = generate_population(paper_spec, [{"kind": "expert", "base": "optimal", "epsilon": 0.0}], 2, 1, 0)
+    write_traces(frame, tmp_path / "traces.csv")
+    result = subprocess.run([sys.executable, "-m", "bpjax.pipeline", f"traces={tmp_path / 'traces.csv'}",
+                             "kitchen/scenario=understaffed", f"hydra.run.dir={tmp_path / 'run'}"],
+                            capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "ConfigError: traces: their kitchen is not the one kitchen/scenario=understaffed describes; the traces' own "
+        "kitchen is used, so drop the kitchen settings"]
+    assert not (tmp_path / "run").exists()

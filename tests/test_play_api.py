@@ -21,7 +21,7 @@ from bpjax.env.config import ConfigError
 from bpjax.play.cli import guard_from_config, launched, load_tip, setup_from_config
 from bpjax.play.game import GameSetup
 from bpjax.play.server import create_app, running
-from tests.conftest import auth, connect, files, kitchen, play, post, state
+from tests.conftest import auth, connect, files, kitchen, play, post, spec_for, state
 
 
 @pytest.fixture(scope="module")
@@ -298,6 +298,14 @@ def test_tip_and_config_errors_name_the_field(tmp_path, capsys):
     assert capsys.readouterr().err == ""
     (tmp_path / "bad.json").write_text('{"a": 1}')
     (tmp_path / "none.json").write_text('{"recommended": [], "message": "no tip found that helps these trainees"}')
+    # tips.json names the kitchen it was mined for: the game's own is fine, another is refused
+    game = setup_from_config(compose_config([f"tip.file={tips}", "tip.show=true"], "play"), tmp_path)
+    mined = json.loads(tips.read_text())
+    (tmp_path / "same.json").write_text(json.dumps({**mined, "kitchen": spec_for().to_dict()}))
+    (tmp_path / "other.json").write_text(json.dumps({**mined, "kitchen": spec_for("kitchen/scenario=understaffed")
+                                                     .to_dict()}))
+    assert setup_from_config(compose_config([f"tip.file={tmp_path / 'same.json'}", "tip.mode=static"], "play"),
+                             tmp_path).tip == game.tip
     for overrides, says in [(["tip.show=true"], "tip.file: tip.mode=static needs"),
                             ([f"tip.file={tips}", "tip.show=true", "tip.rank=3"],
                              "tip.rank: no recommended tip of rank 3"),
@@ -305,6 +313,9 @@ def test_tip_and_config_errors_name_the_field(tmp_path, capsys):
                              "recommends no tip \\(no tip found that helps these trainees\\)"),
                             ([f"tip.file={tmp_path / 'bad.json'}", "tip.show=true"], "tip.file: "),
                             ([f"tip.file={tmp_path / 'missing.json'}", "tip.show=true"], "tip.file: cannot read"),
+                            ([f"tip.file={tmp_path / 'other.json'}", "tip.mode=static"],
+                             r"tip.file: .*other\.json was mined in another kitchen \(scenario 'understaffed', 4 "
+                             r"orders\) than the game's \(scenario 'full', 4 orders\)"),
                             (["rounds=0"], r"rounds: expected an integer in 1\.\.100, got 0"),
                             ([f"rounds={10**12}"], r"rounds: expected an integer in 1\.\.100"),
                             (["practice_rounds=-1"], r"practice_rounds: expected an integer in 0\.\.100, got -1"),

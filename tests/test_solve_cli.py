@@ -133,3 +133,13 @@ def test_solve_cli_bad_override(tmp_path):
     assert "ConfigError" in message and "kitchen.handoff" in message
     assert "Traceback" not in proc.stdout + proc.stderr
     assert not (tmp_path / "solution.json").exists()
+
+
+def test_solve_cli_stops_at_its_state_budget_in_one_line(tmp_path):
+    """max_states bounds the search: past it, one line naming the setting, exit 1, no output folder left."""
+    proc = run_solve("max_states=100", run_dir=tmp_path / "run")
+    assert proc.returncode == 1
+    lines = [line for line in proc.stderr.strip().splitlines() if not line.startswith("output folder:")]
+    assert lines == ["SolverBudgetExceeded: max_states: the search passed 100 states without an answer; raise "
+                     "max_states (null: no limit)"]
+    assert not (tmp_path / "run").exists()

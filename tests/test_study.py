@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import assert_tables_well_formed
+
 REPO = Path(__file__).resolve().parents[1]
 SMALL = ["trainees=6", "pilot_players=8", "pilot_rounds=2",
          "blocks=[{dish:burger,rounds:2,orders:[burger,burger]},{dish:pasta,rounds:1,orders:[pasta]}]"]
@@ -41,6 +43,7 @@ def test_study_json_has_every_arm_and_round_with_intervals(study):
     assert set(last["arms"]) == set(payload["arms"])
     report = (out / "report.md").read_text()  # suboptimal decisions, paired differences, ticks: a row per round each
     assert report.count("| 3 | pasta |") == 3 and "## Paired differences" in report
+    assert assert_tables_well_formed(report) >= 4
     assert (out / "study_ticks.png").is_file()
     assert set(payload["paired"]) == {"personalised - static", "dynamic - static"} == set(last["paired"])
     for rows in payload["paired"].values():

@@ -10,6 +10,7 @@ import optax
 from flax import struct
 
 from bpjax.agents.networks import ActorCritic, greedy_action, sample_action
+from bpjax.env.config import ConfigError
 from bpjax.env.kitchen import Kitchen
 from bpjax.env.rollout import Policy, run_episodes
 from bpjax.env.types import EnvParams
@@ -17,7 +18,7 @@ from bpjax.env.types import EnvParams
 
 def check_range(name: str, value: Any, low: float | None = None, high: float | None = None,
                 low_open: bool = False) -> None:
-    """ValueError naming the setting when a number (or each number of a tuple) lies outside [low, high]
+    """ConfigError naming the setting when a number (or each number of a tuple) lies outside [low, high]
     (low itself excluded with `low_open`); None passes (an optional setting left off)."""
     for v in (value if isinstance(value, (tuple, list)) else (value,)):
         if v is None:
@@ -25,7 +26,7 @@ def check_range(name: str, value: Any, low: float | None = None, high: float | N
         if (low is not None and (v < low or (low_open and v == low))) or (high is not None and v > high):
             bound = (f"{'>' if low_open else '>='} {low}" if high is None else
                      f"in {'(' if low_open else '['}{low}, {high}]")
-            raise ValueError(f"{name}: must be {bound}, got {value!r}")
+            raise ConfigError(f"{name}: must be {bound}, got {value!r}")
 
 ENV_AXIS = "envs"  # mesh axis the environment batch is split over (bpjax.train sets such a mesh on >1 device)
 

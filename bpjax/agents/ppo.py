@@ -12,6 +12,7 @@ import jax.numpy as jnp
 
 from bpjax.agents.common import TrainState, all_finite, check_range, make_optimizer, shard_env_batch
 from bpjax.agents.networks import ActorCritic, entropy, log_policy, sample_action_by_cdf
+from bpjax.env.config import ConfigError
 from bpjax.env.kitchen import Kitchen
 from bpjax.env.types import EnvParams, EnvState, Observation
 
@@ -43,7 +44,7 @@ class PPOConfig:
         for name in ("value_coef", "entropy_coef"):
             check_range(f"algo.{name}", getattr(self, name), 0, 1000)
         if (self.n_envs * self.n_steps) % self.n_minibatches:
-            raise ValueError(f"algo.n_minibatches: {self.n_minibatches} does not divide "
+            raise ConfigError(f"algo.n_minibatches: {self.n_minibatches} does not divide "
                              f"n_envs*n_steps = {self.n_envs * self.n_steps}")
 
 

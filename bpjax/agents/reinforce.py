@@ -21,6 +21,7 @@ import jax.numpy as jnp
 
 from bpjax.agents.common import TrainState, all_finite, check_range, make_optimizer, shard_env_batch
 from bpjax.agents.networks import ActorCritic, entropy, log_policy, sample_action
+from bpjax.env.config import ConfigError
 from bpjax.env.kitchen import Kitchen
 from bpjax.env.rollout import max_decisions
 from bpjax.env.types import EnvParams, Observation
@@ -38,9 +39,9 @@ class ReinforceConfig:
 
     def __post_init__(self):
         if self.normalise not in ("returns", "rewards"):
-            raise ValueError(f"algo.normalise: expected 'returns' or 'rewards', got {self.normalise!r}")
+            raise ConfigError(f"algo.normalise: expected 'returns' or 'rewards', got {self.normalise!r}")
         if self.n_rollouts < 2:
-            raise ValueError(f"algo.n_rollouts: need at least 2 rollouts to normalise, got {self.n_rollouts}")
+            raise ConfigError(f"algo.n_rollouts: need at least 2 rollouts to normalise, got {self.n_rollouts}")
         check_range("algo.n_rollouts", self.n_rollouts, 2, 2**16)
         check_range("algo.hidden", self.hidden, 1, 2**14)
         check_range("algo.learning_rate", self.learning_rate, 0, 1, low_open=True)

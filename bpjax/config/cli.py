@@ -9,7 +9,8 @@ a Hydra app that
 - gives the work a :class:`Run`: the output folder and the progress switch (``progress=false``);
 - sends Python ``logging`` records (INFO and up) to the job log in the output folder (warnings also to
   stderr), through ``conf/hydra/job_logging/bpjax.yaml``;
-- reports a failure the command expects (bad traces, a diverged run, ...) as one line, exit status 1.
+- reports a failure the command expects (bad traces, a diverged run, ...) as one line, exit status 1, and
+  Ctrl-C as one line, exit status 130 (an output folder the work wrote nothing into is removed either way).
 
 A command::
 
@@ -36,6 +37,7 @@ from bpjax.config.progress import Progress
 
 EXIT_FAILED = 1        # the work started and failed in a way the command expects
 EXIT_BAD_SETTINGS = 2  # nothing ran
+EXIT_INTERRUPTED = 130  # Ctrl-C, as a shell reports a process ended by SIGINT
 HYDRA_FILES = (".hydra",)   # what Hydra writes into an output folder before the work starts (and the log)
 
 log = logging.getLogger("bpjax.cli")
@@ -158,6 +160,9 @@ def _task(name: str, cfg: Any, validate: Callable, work: Callable, errors: tuple
     except (*user_errors(), *errors) as error:
         log.info("failed: %s", one_line(error))  # the job log; stderr gets the line below
         _fail(one_line(error), out, EXIT_FAILED)
+    except KeyboardInterrupt:  # Ctrl-C: what was written stays (a training run resumes from its checkpoint)
+        log.info("interrupted after %.1f s", time.perf_counter() - started)
+        _fail(f"interrupted (Ctrl-C) after {time.perf_counter() - started:.1f} s", out, EXIT_INTERRUPTED)
     log.info("done in %.1f s", time.perf_counter() - started)
     print(f"output folder: {_shown(out)}", file=sys.stderr, flush=True)
 

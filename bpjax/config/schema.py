@@ -253,6 +253,8 @@ def _primary(player: Any) -> dict[str, type]:
         kitchen: KitchenSchema = kitchen_field()
         skills_seed: int = skills_seed_field()
         seed: int = seed_field()
+        # the search stops with one line beyond this many states (null: no limit)
+        max_states: Optional[int] = setting(2_000_000, low=1, high=MAX_STATES)
         baselines: BaselinesSchema = field(default_factory=BaselinesSchema)
         progress: bool = True
 

@@ -195,12 +195,20 @@ def _parse_task_types(value: Any) -> tuple[str, ...]:
     return tuple(types)
 
 
+def _no_unknown(field: str, entry: Mapping[str, Any], known: tuple[str, ...]) -> None:
+    """A misspelt key would silently drop what it meant (a subtask's `afer` its predecessors): refuse it."""
+    unknown = sorted(str(key) for key in entry if key not in known)
+    if unknown:
+        raise ConfigError(f"{field}.{unknown[0]}: unknown field (known: {', '.join(known)})")
+
+
 def _parse_recipe(field: str, value: Any, task_types: tuple[str, ...]) -> tuple[Subtask, ...]:
     entries = _sequence(field, value)
     names: list[str] = []
     for i, entry in enumerate(entries):
         if not isinstance(entry, Mapping) or "name" not in entry or "type" not in entry:
             raise ConfigError(f"{field}[{i}]: expected a mapping with 'name', 'type' and 'after'")
+        _no_unknown(f"{field}[{i}]", entry, ("name", "type", "after"))
         if entry["name"] in names:
             raise ConfigError(f"{field}[{i}].name: duplicate subtask '{entry['name']}'")
         names.append(entry["name"])
@@ -243,6 +251,7 @@ def _parse_workers(skills: Any, scenario: Any, task_types: tuple[str, ...]) -> t
     skills = _mapping("kitchen.skills", skills)
     if not isinstance(scenario, Mapping):
         raise ConfigError("kitchen.scenario: expected a mapping with 'workers'")
+    _no_unknown("kitchen.scenario", scenario, ("name", "workers"))
     names = _sequence("kitchen.scenario.workers", scenario.get("workers"))
     if len(set(names)) != len(names):
         raise ConfigError(f"kitchen.scenario.workers: duplicate worker in {names}")
@@ -270,6 +279,7 @@ def _parse_orders(value: Any, dishes: Mapping[str, tuple[Subtask, ...]], max_tic
             entry = {"dish": entry}
         if not isinstance(entry, Mapping) or "dish" not in entry:
             raise ConfigError(f"{field}: expected a mapping with 'dish' (and optional 'arrival')")
+        _no_unknown(field, entry, ("dish", "arrival"))
         if entry["dish"] not in dishes:
             raise ConfigError(f"{field}.dish: unknown dish '{entry['dish']}' (known: {', '.join(dishes)})")
         arrival = _int_at_least(f"{field}.arrival", entry.get("arrival", 0), 0)

@@ -34,9 +34,9 @@ if TYPE_CHECKING:  # the game and its tips load pandas and JAX: imported when us
 MAX_ROUNDS = 100   # rounds (and practice rounds) per participant
 
 
-def read_tips_file(path: str | Path) -> dict:
+def read_tips_file(path: str | Path, spec: KitchenSpec | None = None) -> dict:
     """A pipeline's ``tips.json`` as read; ConfigError naming ``tip.file`` unless it has a list of
-    recommended tips, each with its text."""
+    recommended tips, each with its text, mined for the kitchen `spec` (when the file names its kitchen)."""
     try:
         tips = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
@@ -44,13 +44,23 @@ def read_tips_file(path: str | Path) -> dict:
     recommended = tips.get("recommended") if isinstance(tips, dict) else None
     if not isinstance(recommended, list) or not all(isinstance(t, dict) and "text" in t for t in recommended):
         raise ConfigError(f"tip.file: {path} is not a pipeline's tips.json (no 'recommended' list of tips)")
+    if spec is not None and isinstance(tips.get("kitchen"), dict):
+        try:
+            mined_for = KitchenSpec.from_dict(tips["kitchen"])
+        except ConfigError as error:
+            raise ConfigError(f"tip.file: {path}: its kitchen: {error}") from None
+        if mined_for != spec:
+            raise ConfigError(f"tip.file: {path} was mined in another kitchen (scenario {mined_for.scenario!r}, "
+                              f"{len(mined_for.orders)} orders) than the game's (scenario {spec.scenario!r}, "
+                              f"{len(spec.orders)} orders); mine tips from rounds of this kitchen")
     return tips
 
 
-def load_tip(path: str | Path, rank: int) -> dict:
-    """The recommended tip with `rank` in a pipeline's ``tips.json`` (its entry: text, simulated gain, …);
-    ConfigError naming the problem. Only recommended tips (checked by simulation) can be shown."""
-    tips = read_tips_file(path)
+def load_tip(path: str | Path, rank: int, spec: KitchenSpec | None = None) -> dict:
+    """The recommended tip with `rank` in a pipeline's ``tips.json`` (its entry: text, simulated gain, …) for
+    the kitchen `spec`; ConfigError naming the problem. Only recommended tips (checked by simulation) can be
+    shown."""
+    tips = read_tips_file(path, spec)
     recommended = tips["recommended"]
     if not recommended:
         raise ConfigError(f"tip.file: {path} recommends no tip ({tips.get('message') or 'none helped'})")
@@ -72,7 +82,7 @@ def load_chooser(mode: str, spec: KitchenSpec, path: str | Path, traces: str | P
     from bpjax.study.chooser import chooser_from_files
     from bpjax.tips.candidates import tip_from_json
 
-    for i, entry in enumerate(read_tips_file(path)["recommended"]):
+    for i, entry in enumerate(read_tips_file(path, spec)["recommended"]):
         where = f"tip.file: {path}, recommended tip {entry.get('rank', i + 1)}"
         try:
             tip_from_json(entry, spec)
@@ -111,7 +121,7 @@ def tip_from_config(cfg: DictConfig, study: KitchenSpec) -> tuple[str | None, ob
     if cfg.tip.file is None:
         raise ConfigError(f"tip.file: tip.mode={mode} needs a tips.json (tip.file=PATH)")
     if mode == "static":
-        return str(load_tip(cfg.tip.file, cfg.tip.rank)["text"]), None
+        return str(load_tip(cfg.tip.file, cfg.tip.rank, study)["text"]), None
     if cfg.tip.traces is None:
         raise ConfigError(f"tip.traces: tip.mode={mode} needs the traces tip.file was mined from "
                           "(tip.traces=PATH: a trace file, or the game's traces folder of an earlier wave)")

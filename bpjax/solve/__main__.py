@@ -39,11 +39,15 @@ def validate(cfg: DictConfig):
 @command("config", validate, name="solve")
 def main(cfg: DictConfig, spec, run: Run) -> None:
     from bpjax.solve.gantt import gantt_png, gantt_text
-    from bpjax.solve.solver import ExactSolver
+    from bpjax.solve.solver import ExactSolver, SolverBudgetExceeded
 
-    solver = ExactSolver(spec)
+    solver = ExactSolver(spec, cfg.max_states)
     with run.progress.phase("exact solve", lambda: len(solver._togo), "states"):
-        solution = solver.solve()
+        try:
+            solution = solver.solve()
+        except SolverBudgetExceeded:
+            raise SolverBudgetExceeded(f"max_states: the search passed {cfg.max_states:,} states without an "
+                                       "answer; raise max_states (null: no limit)") from None
     workers = [w.name for w in spec.workers]
     print(f"Kitchen: scenario={spec.scenario or '-'}, orders={[o.dish for o in spec.orders]}, "
           f"handoff={spec.handoff}, max_ticks={spec.max_ticks}")

@@ -60,13 +60,15 @@ def main(cfg: DictConfig, plan: StudyPlan, run: Run) -> None:
                                                            "suboptimal_ci")}
                for arm, data in payload["arms"].items()}
     for arm, last in summary.items():
-        print(f"{arm:>13}: round {last['round']} ({last['dish']}) {last['ticks']:.2f} ticks {last['ticks_ci']}, "
-              f"suboptimal {last['suboptimal_rate']:.1%} {[f'{x:.1%}' for x in last['suboptimal_ci']]}")
+        (low, high), (bad_low, bad_high) = last["ticks_ci"], last["suboptimal_ci"]
+        print(f"{arm:>13}: round {last['round']} ({last['dish']}) {last['ticks']:.2f} ticks [{low:.2f}, {high:.2f}], "
+              f"suboptimal {last['suboptimal_rate']:.1%} [{bad_low:.1%}, {bad_high:.1%}]")
     paired = {name: {k: rows[-1][k] for k in ("round", "suboptimal_rate", "suboptimal_ci", "ticks", "ticks_ci")}
               for name, rows in payload["paired"].items()}
     for name, last in paired.items():
-        print(f"{name:>22}: round {last['round']} suboptimal {last['suboptimal_rate']:+.1%} "
-              f"{[f'{x:+.1%}' for x in last['suboptimal_ci']]}, ticks {last['ticks']:+.2f} {last['ticks_ci']}")
+        (low, high), (tick_low, tick_high) = last["suboptimal_ci"], last["ticks_ci"]
+        print(f"{name:>22}: round {last['round']} suboptimal {last['suboptimal_rate']:+.1%} [{low:+.1%}, {high:+.1%}], "
+              f"ticks {last['ticks']:+.2f} [{tick_low:+.2f}, {tick_high:+.2f}]")
     print(json.dumps({"arms": summary, "paired": paired, "seconds": payload["seconds"], "timing": payload["timing"]}))
 
 

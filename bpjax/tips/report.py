@@ -47,6 +47,7 @@ def tips_json(report: TipReport, spec: KitchenSpec, q_source: dict, trainees: di
     return {"recommended": recommended,
             "candidates": [tip_entry(c, report, spec) for c in report.candidates],
             "message": None if recommended else NO_TIP,
+            "kitchen": spec.to_dict(),  # what the tips are for (the game checks it)
             "q_values": q_source, "trainees": trainees, "settings": settings}
 
 
@@ -136,7 +137,7 @@ def _by_round(top: SimulatedTip) -> list[str]:
              "| round | ticks, control | " + " | ".join(f"ticks, tip p={e.compliance:g}" for e in evaluations)
              + " | suboptimal, control | " + " | ".join(f"suboptimal, tip p={e.compliance:g}" for e in evaluations)
              + " |",
-             "|---" * (2 + 2 * len(evaluations)) + "|"]
+             "|---" * (3 + 2 * len(evaluations)) + "|"]
     for index, row in enumerate(evaluations[0].by_round):
         lines.append(f"| {row['round']} | {row['control_ticks']:.2f} | "
                      + " | ".join(f"{e.by_round[index]['tip_ticks']:.2f}" for e in evaluations)

@@ -59,15 +59,15 @@ def algorithm_config(algo: Mapping[str, Any]) -> tuple[str, Any, int]:
     algo = dict(algo)
     name = algo.pop("name", None)
     if name not in ALGORITHMS:
-        raise ValueError(f"algo.name: unknown algorithm {name!r} (known: {', '.join(ALGORITHMS)})")
+        raise ConfigError(f"algo.name: unknown algorithm {name!r} (known: {', '.join(ALGORITHMS)})")
     n_updates = algo.pop("n_updates", None)
     if not isinstance(n_updates, int) or n_updates < 1:
-        raise ValueError(f"algo.n_updates: expected a positive integer, got {n_updates!r}")
+        raise ConfigError(f"algo.n_updates: expected a positive integer, got {n_updates!r}")
     config_type = ALGORITHMS[name][0]
     fields = {f.name for f in dataclasses.fields(config_type)}
     for key in algo:
         if key not in fields:
-            raise ValueError(f"algo.{key}: unknown setting for {name} (known: {', '.join(sorted(fields))})")
+            raise ConfigError(f"algo.{key}: unknown setting for {name} (known: {', '.join(sorted(fields))})")
     if "hidden" in algo:
         algo["hidden"] = tuple(algo["hidden"])
     return name, config_type(**algo), n_updates
@@ -212,7 +212,7 @@ def train(env: Kitchen, env_params: EnvParams, algo: Mapping[str, Any], seeds: l
     ``greedy_ticks``), from a program compiled while training runs."""
     name, config, n_updates = algorithm_config(algo)
     if chunk < 1:
-        raise ValueError(f"chunk: expected a positive integer, got {chunk}")
+        raise ConfigError(f"chunk: expected a positive integer, got {chunk}")
     record = run_record(name, config, seeds, n_updates, env_params, kitchen)
     if kitchens is not None:
         record["kitchens"] = list(kitchens)
