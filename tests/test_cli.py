@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -220,3 +221,23 @@ def test_ctrl_c_is_one_line_and_leaves_no_empty_folder(tmp_path):
     assert "Traceback" not in stderr
     assert stderr.strip().splitlines()[-1].startswith("interrupted (Ctrl-C) after ")
     assert not out.exists()
+
+
+@pytest.mark.parametrize("text, says", [
+    ("# @package kitchen\nscenario:\n  name: x\n  workers: [chef, server\n",
+     r"^ConfigError: .*/kitchen/scenario/mine\.yaml, line 5: not YAML \(while parsing a flow sequence from line 4, "),
+    ("scenario:\n  name: x\n  workers: [chef, server]\n",
+     r"^ConfigError: kitchen/scenario/mine\.yaml: .*; a kitchen file starts with `# @package kitchen`"),
+], ids=["not-yaml", "no-package-header"])
+def test_a_broken_kitchen_file_is_one_line(tmp_path, text, says):
+    """A file of one's own kitchen (--config-dir) that is not YAML, or lacks its package header: one line
+    naming the file, exit 2, no traceback, no output folder."""
+    (tmp_path / "conf" / "kitchen" / "scenario").mkdir(parents=True)
+    (tmp_path / "conf" / "kitchen" / "scenario" / "mine.yaml").write_text(text)
+    result = subprocess.run([sys.executable, "-m", "bpjax.solve", "--config-dir", str(tmp_path / "conf"),
+                             "kitchen/scenario=mine", f"hydra.run.dir={tmp_path / 'run'}"], capture_output=True,
+                            text=True, timeout=120, cwd=REPO, env=clean_env())
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and re.match(says, lines[0]), lines
+    assert not (tmp_path / "run").exists()

@@ -75,6 +75,13 @@ def one_line(error: BaseException) -> str:
             lines = [lines[0], f"(known: {known})"]
         name = "ConfigError" if type(error).__module__.startswith("hydra") else type(error).__name__
         text = f"{name}: {' '.join(lines)}"
+        composing = re.match(r"^ConfigError: In '([\w/.-]+)': \w+ raised while composing config: (.*?)"
+                             r"(?:\s+full_key:.*)?$", text)
+        if composing:  # a config file whose keys do not fit where it is merged
+            group, cause = composing.groups()
+            hint = ("; a kitchen file starts with `# @package kitchen` (README: Your own kitchen)"
+                    if group.startswith("kitchen/") else "")
+            text = f"ConfigError: {group}.yaml: {cause}{hint}"
     return text
 
 
@@ -206,7 +213,19 @@ def start(task: Callable[[], None], config_name: str | None = None) -> None:
     except Exception as error:
         from hydra.errors import HydraException
         from omegaconf.errors import OmegaConfBaseException
+        from yaml import YAMLError
 
-        if user_wants_traces or not isinstance(error, (HydraException, OmegaConfBaseException)):
+        if user_wants_traces or not isinstance(error, (HydraException, OmegaConfBaseException, YAMLError)):
             raise
-        _fail(one_line(error), None, EXIT_BAD_SETTINGS)
+        _fail(yaml_line(error) if isinstance(error, YAMLError) else one_line(error), None, EXIT_BAD_SETTINGS)
+
+
+def yaml_line(error: Exception) -> str:
+    """A config file that is not YAML, in one line: the file, the line and what the parser expected."""
+    mark = getattr(error, "problem_mark", None)
+    where = f"{mark.name}, line {mark.line + 1}" if mark is not None else "a config file"
+    context, opened = getattr(error, "context", None), getattr(error, "context_mark", None)
+    if context and opened is not None:
+        context = f"{context} from line {opened.line + 1}"
+    what = ", ".join(str(part) for part in (context, getattr(error, "problem", None)) if part)
+    return f"ConfigError: {where}: not YAML ({what or error})"

@@ -229,8 +229,7 @@ def main(cfg: DictConfig, settings: TrainSettings, run: Run) -> None:
     def on_chunk(done: int, metrics: dict[str, np.ndarray]) -> None:
         scalars.add(done, metrics)
         bar.n = done
-        bar.set_postfix(ticks=f"{metrics['mean_ticks'][:, -1].mean():.2f}")
-        bar.refresh()
+        bar.set_postfix(ticks=f"{metrics['mean_ticks'][:, -1].mean():.2f}")  # redraws the bar once
         trained[:] = [time.perf_counter()]
 
     # the exact optima (pure Python) are searched while training compiles and runs; the search's timing goes
