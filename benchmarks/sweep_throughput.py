@@ -8,8 +8,9 @@ process, as on a laptop):
 - vectorised: one job per config, its seeds vmapped in one call (``n_seeds=S``): N jobs;
 - one seed per job: ``seed=0,…,S-1 n_seeds=1``: N × S jobs, each compiling and stepping on its own.
 
-Reported: wall time of each sweep (compilation included: it is part of what a sweep costs), configs × seeds
-per hour, and the ratio, plus the jobs' median greedy ticks so the two arms visibly did the same work.
+Reported: wall time of each sweep (compilation included: it is part of what a sweep costs; each arm starts from
+an empty cache folder of its own), configs × seeds per hour, and the ratio, plus the jobs' median greedy ticks so
+the two arms visibly did the same work.
 
 ``--kitchens K`` compares instead a population of K random kitchens (``kitchen/skills=random``, skills seeds
 0 … K-1) × ``--seeds`` seeds:
@@ -45,7 +46,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_sweep(overrides: list[str], sweep_dir: Path) -> tuple[float, list[dict]]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    """Wall time and metrics.json of each job of `python -m bpjax.train -m`; the sweep gets a cache folder of its
+    own, empty, so it compiles (and solves) what a new sweep would, whatever ran before."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+           "BPJAX_CACHE_DIR": str(sweep_dir.with_name(sweep_dir.name + "-cache"))}
+    env.pop("JAX_COMPILATION_CACHE_DIR", None)  # a caller's cache folder would be shared by both arms
     start = time.perf_counter()
     subprocess.run([sys.executable, "-m", "bpjax.train", "-m", f"hydra.sweep.dir={sweep_dir}", *overrides],
                    check=True, capture_output=True, text=True, env=env)
