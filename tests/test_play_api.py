@@ -249,7 +249,7 @@ def test_a_killed_server_loses_no_decision_it_answered(tmp_path):
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_a_stopped_server_marks_the_round_in_play_incomplete(tmp_path, stop):
     """`kill` (SIGTERM) or Ctrl-C (SIGINT) of the real command line: it shuts down, marks the round in play
-    incomplete and keeps its decisions; a participant between rounds keeps its status file as it was."""
+    incomplete and keeps its decisions, says so and names its output folder last, exit status 0; a participant between rounds keeps its status file as it was."""
     with launched(tmp_path, "practice_rounds=0") as (url, process), connect(url) as client:
         post(client, "join", participant_id="q")
         waiting = (tmp_path / "traces" / "q.status.json").read_bytes()
@@ -261,9 +261,10 @@ def test_a_stopped_server_marks_the_round_in_play_incomplete(tmp_path, stop):
                         tick=view["tick"]).json()
         assert json.loads((tmp_path / "traces" / "p.status.json").read_text())["rounds"][0]["status"] == "playing"
         process.send_signal(stop)
-        process.wait(30)
+        assert process.wait(30) == 0   # stopped as asked, either way
         output = process.stdout.read()
     assert "Traceback" not in output, output
+    assert output.splitlines()[-2:] == ["Kitchen game stopped.", f"output folder: {tmp_path}"], output
     status = json.loads((tmp_path / "traces" / "p.status.json").read_text())
     assert [r["status"] for r in status["rounds"]] == ["incomplete"]
     assert (tmp_path / "traces" / "q.status.json").read_bytes() == waiting

@@ -224,12 +224,21 @@ def main(cfg: DictConfig, settings: tuple[GameSetup, Guard], run: Run) -> None:
     # not uvicorn's 5: closing one as the page sends its next decision on it fails that decision.
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=5,
                                            timeout_keep_alive=75))
+    # uvicorn re-raises the signal it stopped on once it is done: SIGTERM (a service manager's stop) then ends
+    # the game as Ctrl-C does, with the closing line, instead of killing the process before it
+    previous = signal.signal(signal.SIGTERM, _stop_as_asked)
     try:
         server.run(sockets=[sock])
-    except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it handled: stopped as asked, no traceback
+    except KeyboardInterrupt:  # stopped as asked: no traceback
         pass
     finally:  # a second Ctrl-C skips the app's shutdown: mark them here then
+        signal.signal(signal.SIGTERM, previous)
         app.state.participants.abandon_all()
+    print("Kitchen game stopped.", flush=True)
+
+
+def _stop_as_asked(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":
