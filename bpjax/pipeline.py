@@ -37,10 +37,12 @@ def validate(cfg: DictConfig) -> PipelineSettings:
     from bpjax.env.kitchen import make_kitchen
     from bpjax.imitation import make_policy
     from bpjax.imitation.__main__ import learner_settings, learner_type
+    from bpjax.imitation.methods import check_method
     from bpjax.tips.optimum import Q_METHODS, check_monte_carlo
     from bpjax.tips.recommend import TipSettings
     from bpjax.train.loop import algorithm_config
 
+    check_method(cfg.imitation, "algo" if cfg.imitation == cfg.algo.name else "imitation")  # before any work
     if cfg.qvalues not in Q_METHODS:
         raise ConfigError(f"qvalues: expected one of {', '.join(Q_METHODS)}, got {cfg.qvalues!r}")
     tips = TipSettings.from_config(OmegaConf.to_container(cfg.tips, resolve=True), seed=cfg.seed)

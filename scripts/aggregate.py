@@ -95,7 +95,7 @@ def _rows(job: Path) -> list[dict]:
 def collect_runs(sweep: Path) -> pd.DataFrame:
     """One row per job folder under `sweep` (any depth), overrides first, sorted by job folder."""
     if not sweep.is_dir():
-        raise SweepError(f"{sweep}: not a folder")
+        raise SweepError(f"{sweep}: no such folder; pass the sweep's folder, e.g. multirun/<date>/<time>")
     rows, override_keys = [], {}
     for marker in sorted({*sweep.rglob("metrics.json"), *sweep.rglob("tips.json"), *sweep.rglob("study.json")}):
         job = marker.parent
@@ -213,8 +213,8 @@ def tip_stability(frame: pd.DataFrame, out: Path) -> pd.DataFrame | None:
 
 def aggregate(sweep: Path, out: Path | None = None) -> pd.DataFrame:
     out = sweep if out is None else out
+    frame = collect_runs(sweep)  # first: a mistyped folder is reported, not made
     out.mkdir(parents=True, exist_ok=True)
-    frame = collect_runs(sweep)
     frame.to_csv(out / "sweep.csv", index=False)
     (out / "sweep.md").write_text(to_markdown(frame))
     if (frame["kind"] == "train").any():

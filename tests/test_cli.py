@@ -165,6 +165,10 @@ def test_the_old_module_names_still_answer(tmp_path):
                            cwd=REPO, env=clean_env())
     assert usage.returncode == 2
     assert usage.stderr == "usage: python -m bpjax.traces {generate} [overrides] (--help for each)\n"
+    typo = subprocess.run([sys.executable, "-m", "bpjax.data", "generat"], capture_output=True, text=True,
+                          timeout=120, cwd=REPO, env=clean_env())
+    assert typo.returncode == 2
+    assert typo.stderr == "unknown command 'generat'; usage: python -m bpjax.data {generate} [overrides] (--help for each)\n"
     old = help_of("bpjax.imitate")
     assert old.returncode == 0 and old.stdout.startswith("python -m bpjax.imitation: ")
 
@@ -223,15 +227,43 @@ def test_ctrl_c_is_one_line_and_leaves_no_empty_folder(tmp_path):
     assert not out.exists()
 
 
+@pytest.mark.slow
+def test_ctrl_c_after_a_checkpoint_names_the_folder_that_keeps_it(tmp_path):
+    """SIGINT once a training run has written its first checkpoint: the interrupted line, then the output folder
+    (kept, with what was written), exit 130."""
+    import signal
+
+    out = tmp_path / "run"
+    process = subprocess.Popen([sys.executable, "-m", "bpjax.train", "algo.n_updates=100000", "chunk=5",
+                                "solver_max_states=0", f"hydra.run.dir={out}"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, cwd=REPO, env=clean_env())
+    deadline = time.monotonic() + 240
+    while not any((out / "checkpoints").glob("*/")) and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.5)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    last = stderr.strip().splitlines()[-2:]
+    assert last[0].startswith("interrupted (Ctrl-C) after ") and last[1] == f"output folder: {out}", last
+    assert any((out / "checkpoints").glob("*/"))
+
+
 @pytest.mark.parametrize("text, says", [
     ("# @package kitchen\nscenario:\n  name: x\n  workers: [chef, server\n",
      r"^ConfigError: .*/kitchen/scenario/mine\.yaml, line 5: not YAML \(while parsing a flow sequence from line 4, "),
     ("scenario:\n  name: x\n  workers: [chef, server]\n",
-     r"^ConfigError: kitchen/scenario/mine\.yaml: .*; a kitchen file starts with `# @package kitchen`"),
-], ids=["not-yaml", "no-package-header"])
+     r"^ConfigError: kitchen/scenario/mine\.yaml, kitchen\.scenario\.scenario: .*; a kitchen file starts with "
+     r"`# @package kitchen`"),
+    ("# @package kitchen\nscenario:\n  name: x\n  workers: [chef, server]\n  handof: 2\n",
+     r"^ConfigError: kitchen/scenario/mine\.yaml, (kitchen\.scenario\.)?handof: Key 'handof' not in \S+$"),
+    ("# @package kitchen\nscenario:\n  name: x\n  workers: [chef, server]\nmax_ticks: many\n",
+     r"^ConfigError: kitchen/scenario/mine\.yaml, kitchen\.max_ticks: Value 'many' .*(int|Integer)$"),
+], ids=["not-yaml", "no-package-header", "misspelt-key", "wrong-type"])
 def test_a_broken_kitchen_file_is_one_line(tmp_path, text, says):
-    """A file of one's own kitchen (--config-dir) that is not YAML, or lacks its package header: one line
-    naming the file, exit 2, no traceback, no output folder."""
+    """A file of one's own kitchen (--config-dir) that is not YAML, lacks its package header, misspells a key or
+    holds a value of the wrong type: one line naming the file (and the key), exit 2, no traceback, no output
+    folder; the header hint only where the header is what is missing."""
     (tmp_path / "conf" / "kitchen" / "scenario").mkdir(parents=True)
     (tmp_path / "conf" / "kitchen" / "scenario" / "mine.yaml").write_text(text)
     result = subprocess.run([sys.executable, "-m", "bpjax.solve", "--config-dir", str(tmp_path / "conf"),

@@ -90,7 +90,7 @@ def test_imitate_cli(tmp_path):
     assert 0 < metrics["occupancy_tv_floor"] < 1
     bad = subprocess.run([sys.executable, "-m", "bpjax.imitate", "method=telepathy", f"hydra.run.dir={tmp_path}"],
                          capture_output=True, text=True, timeout=300, cwd=REPO)
-    assert bad.returncode != 0 and "method: unknown imitation method 'telepathy'" in bad.stderr
+    assert bad.returncode != 0 and "method: 'telepathy' is not a trainee-policy learner" in bad.stderr
     assert "Traceback" not in bad.stderr
     unknown = subprocess.run([sys.executable, "-m", "bpjax.imitation", "algo=gail", "algo.temperature=2",
                               f"hydra.run.dir={tmp_path}"], capture_output=True, text=True, timeout=300, cwd=REPO)

@@ -317,6 +317,9 @@ def test_tip_and_config_errors_name_the_field(tmp_path, capsys):
                             ([f"tip.file={tmp_path / 'other.json'}", "tip.mode=static"],
                              r"tip.file: .*other\.json was mined in another kitchen \(scenario 'understaffed', 4 "
                              r"orders\) than the game's \(scenario 'full', 4 orders\)"),
+                            ([f"tip.file={tips}"], r"^tip\.file: given with tip\.mode=none, which shows no tip; "
+                                                    r"add tip\.mode=static"),
+                            ([f"tip.traces={tmp_path}"], r"^tip\.traces: given with tip\.mode=none"),
                             (["rounds=0"], r"rounds: expected an integer in 1\.\.100, got 0"),
                             ([f"rounds={10**12}"], r"rounds: expected an integer in 1\.\.100"),
                             (["practice_rounds=-1"], r"practice_rounds: expected an integer in 0\.\.100, got -1"),

@@ -21,6 +21,7 @@ from omegaconf import OmegaConf
 from bpjax.config import CONF_DIR, HYDRA_VERSION_BASE, compose_config, random_skill_matrix
 from bpjax.config.schema import register
 from bpjax.env.config import KitchenSpec
+from bpjax.imitation.methods import check_method
 from bpjax.train.loop import algorithm_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,11 +61,17 @@ def test_every_training_algorithm_composes_typed_and_builds(option):
 def test_imitation_algorithms_are_rejected_by_train_and_drive_imitate_and_pipeline():
     for option in ("forest", "boosting", "bc", "gail"):
         cfg = compose_config([f"algo={option}"], config_name="train")
-        with pytest.raises(ValueError, match=rf"^algo\.name: unknown algorithm '{option}' \(known: ppo, reinforce\)"):
+        with pytest.raises(ValueError, match=rf"^algo\.name: '{option}' is not a training algorithm \(known: ppo, "
+                                             r"reinforce, .* python -m bpjax\.imitation\)$"):
             algorithm_config(OmegaConf.to_container(cfg.algo))
         assert compose_config([f"algo={option}"], config_name="imitate").method == option
         assert compose_config([f"algo={option}"], config_name="pipeline").imitation == option
     assert compose_config(["method=bc"], config_name="imitate").method == "bc"  # the older spelling still works
+    for option in ("ppo", "reinforce_fast"):  # and the other way round, naming the setting the user gave
+        for config_name in ("imitate", "pipeline"):
+            with pytest.raises(ValueError, match=rf"^algo: '\w+' is not a trainee-policy learner \(known: forest, "
+                                                 r"boosting, bc, gail; .*python -m bpjax\.train\)$"):
+                check_method(compose_config([f"algo={option}"], config_name=config_name).algo.name)
 
 
 def test_tips_group_sets_the_ranking_and_rule_lists():
@@ -214,6 +221,11 @@ def test_aggregate_rejects_a_folder_without_runs(tmp_path):
     assert result.stderr.strip().splitlines() == [f"SweepError: {tmp_path}: no runs (no job folder with "
                                                   "metrics.json, tips.json or study.json); pass the sweep's folder, e.g. "
                                                   "multirun/<date>/<time>"]
+    missing = subprocess.run([sys.executable, str(ROOT / "scripts" / "aggregate.py"), str(tmp_path / "nothing")],
+                             capture_output=True, text=True, env=env_with_root(), timeout=60)
+    assert missing.returncode == 1
+    assert missing.stderr.strip().splitlines() == [f"SweepError: {tmp_path / 'nothing'}: no such folder; pass the "
+                                                   "sweep's folder, e.g. multirun/<date>/<time>"]
 
 
 # ---- multi-device ---------------------------------------------------------------------------------

@@ -72,16 +72,26 @@ def one_line(error: BaseException) -> str:
         options = getattr(error, "options", None)  # Hydra's MissingConfigException: the group's options
         if options:
             known = ", ".join(o for o in options if not o.endswith("_schema"))
-            lines = [lines[0], f"(known: {known})"]
+            lines = [re.sub(r"^In '[\w/.-]+': (?=Could not find)", "", lines[0]), f"(known: {known})"]
         name = "ConfigError" if type(error).__module__.startswith("hydra") else type(error).__name__
         text = f"{name}: {' '.join(lines)}"
-        composing = re.match(r"^ConfigError: In '([\w/.-]+)': \w+ raised while composing config: (.*?)"
-                             r"(?:\s+full_key:.*)?$", text)
-        if composing:  # a config file whose keys do not fit where it is merged
-            group, cause = composing.groups()
-            hint = ("; a kitchen file starts with `# @package kitchen` (README: Your own kitchen)"
-                    if group.startswith("kitchen/") else "")
-            text = f"ConfigError: {group}.yaml: {cause}{hint}"
+        composing = re.match(r"^In '([\w/.-]+)': \w+ raised while composing config:$", lines[0] if lines else "")
+        if composing and len(lines) > 1:  # a config file whose keys or values do not fit where it is merged
+            text = _composing_line(composing.group(1), lines[1], lines[2:])
+    if "is not in struct" in text:  # a setting the chosen option does not have
+        text += " (--cfg job lists the settings there are)"
+    return text
+
+
+def _composing_line(group: str, message: str, details: list[str]) -> str:
+    """One line for a config file that failed to merge: the file, the key within it and what is wrong."""
+    key = next((line.split(":", 1)[1].strip() for line in details if line.startswith("full_key:")), "")
+    text = f"ConfigError: {group}.yaml{f', {key}' if key else ''}: {message}"
+    parts = group.split("/")
+    if parts[0] == "kitchen" and len(parts) == 3 and re.match(rf"^kitchen\.{parts[1]}\.{parts[1]}\b", key):
+        # without the header the file's own top key lands one level too deep (kitchen.skills.skills)
+        text += "; a kitchen file starts with `# @package kitchen` (README: Your own kitchen)"
+    return text
     return text
 
 
@@ -169,7 +179,9 @@ def _task(name: str, cfg: Any, validate: Callable, work: Callable, errors: tuple
         _fail(one_line(error), out, EXIT_FAILED)
     except KeyboardInterrupt:  # Ctrl-C: what was written stays (a training run resumes from its checkpoint)
         log.info("interrupted after %.1f s", time.perf_counter() - started)
-        _fail(f"interrupted (Ctrl-C) after {time.perf_counter() - started:.1f} s", out, EXIT_INTERRUPTED)
+        remove_if_empty(out)
+        closing = f"\noutput folder: {_shown(out)}" if out.exists() else ""  # what the run wrote is kept there
+        _fail(f"interrupted (Ctrl-C) after {time.perf_counter() - started:.1f} s{closing}", None, EXIT_INTERRUPTED)
     log.info("done in %.1f s", time.perf_counter() - started)
     print(f"output folder: {_shown(out)}", file=sys.stderr, flush=True)
 

@@ -66,7 +66,8 @@ def generate(cfg: DictConfig, settings: GenerateSettings, run: Run) -> None:
 
 def main(program: str = "python -m bpjax.data") -> None:
     if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
-        sys.stderr.write(f"usage: {program} {{{'|'.join(COMMANDS)}}} [overrides] (--help for each)\n")
+        given = f"unknown command {sys.argv[1]!r}; " if len(sys.argv) > 1 else ""
+        sys.stderr.write(f"{given}usage: {program} {{{'|'.join(COMMANDS)}}} [overrides] (--help for each)\n")
         sys.exit(EXIT_BAD_SETTINGS)
     sys.argv.pop(1)
     generate()

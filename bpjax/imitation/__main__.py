@@ -66,7 +66,9 @@ def validate(cfg: DictConfig) -> ImitateSettings:
     from bpjax.env.config import ConfigError, KitchenSpec
     from bpjax.env.kitchen import make_kitchen
     from bpjax.imitation import make_policy
+    from bpjax.imitation.methods import check_method
 
+    check_method(cfg.method, "algo" if cfg.method == cfg.algo.name else "method")  # before traces are read
     traces = truth = population = None
     if cfg.traces is None:
         spec = KitchenSpec.from_dict(cfg.kitchen)

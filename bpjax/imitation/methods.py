@@ -5,10 +5,18 @@ from __future__ import annotations
 
 import numpy as np
 
+from bpjax.env.config import ConfigError
 from bpjax.imitation.gail import GAILPolicy
 from bpjax.imitation.policies import BehaviourCloning, ForestPolicy, TraineePolicy
 
 METHODS = ("forest", "boosting", "bc", "gail")
+
+
+def check_method(method: str, key: str = "algo") -> None:
+    """ConfigError naming `key` unless `method` is a trainee-policy learner (conf/algo/ holds both kinds)."""
+    if method not in METHODS:
+        raise ConfigError(f"{key}: {method!r} is not a trainee-policy learner (known: {', '.join(METHODS)}; "
+                          "ppo and reinforce train the optimal policy: python -m bpjax.train)")
 
 
 def make_policy(method: str, env, env_params, seed: int = 0, **settings) -> TraineePolicy:
@@ -19,4 +27,5 @@ def make_policy(method: str, env, env_params, seed: int = 0, **settings) -> Trai
         return BehaviourCloning(obs_scale=np.asarray(env.obs_scale(env_params)), seed=seed, **settings)
     if method == "gail":
         return GAILPolicy(env, env_params, seed=seed, **settings)
-    raise ValueError(f"method: unknown imitation method {method!r} (known: {', '.join(METHODS)})")
+    check_method(method, "method")
+    raise AssertionError(method)  # unreachable: every name in METHODS is built above

@@ -117,6 +117,10 @@ def tip_from_config(cfg: DictConfig, study: KitchenSpec) -> tuple[str | None, ob
             raise ConfigError(f"tip.show: true means tip.mode=static; leave it out with tip.mode={mode}")
         mode = "static"
     if mode == "none":
+        if cfg.tip.file is not None or cfg.tip.traces is not None:  # given for a reason: showing nothing would hide it
+            given = "tip.file" if cfg.tip.file is not None else "tip.traces"
+            raise ConfigError(f"{given}: given with tip.mode=none, which shows no tip; add tip.mode=static "
+                              "(or personalised / dynamic)")
         return None, None
     if cfg.tip.file is None:
         raise ConfigError(f"tip.file: tip.mode={mode} needs a tips.json (tip.file=PATH)")

@@ -59,7 +59,9 @@ def algorithm_config(algo: Mapping[str, Any]) -> tuple[str, Any, int]:
     algo = dict(algo)
     name = algo.pop("name", None)
     if name not in ALGORITHMS:
-        raise ConfigError(f"algo.name: unknown algorithm {name!r} (known: {', '.join(ALGORITHMS)})")
+        raise ConfigError(f"algo.name: {name!r} is not a training algorithm (known: {', '.join(ALGORITHMS)}, with "
+                          "their recipes in conf/algo/; forest, boosting, bc and gail learn the trainees' policy: "
+                          "python -m bpjax.imitation)")
     n_updates = algo.pop("n_updates", None)
     if not isinstance(n_updates, int) or n_updates < 1:
         raise ConfigError(f"algo.n_updates: expected a positive integer, got {n_updates!r}")
