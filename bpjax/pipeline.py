@@ -11,12 +11,16 @@ last one JSON line: the #1 recommended tip, or ``{"recommended": null, "message"
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+import logging
+import sys
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
 from bpjax.config.cli import Run, command
+
+log = logging.getLogger("bpjax.pipeline")
 
 
 @dataclass
@@ -28,6 +32,7 @@ class PipelineSettings:
     learner: dict[str, Any]  # pi_H's learner's own settings (algo.*)
     spec: Any                # KitchenSpec
     traces: Any              # TraceSet read from `traces`, or None (generated in the work)
+    notes: list[str] = field(default_factory=list)  # settings given but not used, said before the work
 
 
 def validate(cfg: DictConfig) -> PipelineSettings:
@@ -53,16 +58,20 @@ def validate(cfg: DictConfig) -> PipelineSettings:
         algorithm_config(algo)
     except ValueError as error:
         raise ConfigError(f"monte_carlo.{error}") from None
-    traces = None
+    traces, notes = None, []
     if cfg.traces is None:
         spec = KitchenSpec.from_dict(cfg.kitchen)
         profiles_from_config(OmegaConf.to_container(cfg.population, resolve=True), spec, cfg.strict_population)
+        unused = _given(_FOR_TRACES)
+        if unused:
+            notes.append(f"without traces the rounds are generated (valid by construction); not used: "
+                         f"{' '.join(unused)}")
     else:
         traces = read_traces(cfg.traces, skip_invalid=cfg.skip_invalid)
         if traces.spec is None:
             raise ConfigError("traces: rounds of several kitchens; run one kitchen at a time")
         spec = traces.spec
-        _check_overrides_with_traces(cfg, spec)
+        notes = _check_overrides_with_traces(cfg, spec)
     if cfg.players is not None:
         known = (set(traces.frame["player_id"]) if traces is not None
                  else {f"p{i:04d}" for i in range(cfg.n_players)})  # the generated players' ids
@@ -77,32 +86,36 @@ def validate(cfg: DictConfig) -> PipelineSettings:
         make_policy(cfg.imitation, env, env_params, seed=cfg.seed, **learner)
     except TypeError as error:  # a setting the learner does not have
         raise ConfigError(f"algo: {error}") from None
-    return PipelineSettings(tips, algo, n_seeds, monte_carlo, learner, spec, traces)
+    return PipelineSettings(tips, algo, n_seeds, monte_carlo, learner, spec, traces, notes)
 
 
-# what the traces decide when they are given: settings of these are not used
+# what the traces decide when they are given: the generator's settings, not used then
 _FROM_TRACES = ("kitchen", "skills_seed", "population", "n_players", "rounds", "strict_population")
+# what only reading traces uses: not used when the rounds are generated
+_FOR_TRACES = ("skip_invalid",)
 
 
-def _check_overrides_with_traces(cfg: DictConfig, spec) -> None:
-    """With traces the kitchen and players are the traces': a kitchen setting that would describe another
-    kitchen is an error; the other settings that go unused get a note on stderr."""
-    import sys
-
+def _given(names: tuple[str, ...]) -> list[str]:
+    """The command line's overrides of these settings, as typed (`population=experts`, `+kitchen.x=1`)."""
     from hydra.core.hydra_config import HydraConfig
 
+    return [o for o in HydraConfig.get().overrides.task
+            if o.lstrip("+~").split("=", 1)[0].split("/", 1)[0].split(".", 1)[0] in names]
+
+
+def _check_overrides_with_traces(cfg: DictConfig, spec) -> list[str]:
+    """With traces the kitchen and players are the traces': a kitchen setting that would describe another
+    kitchen is an error; the generator's other settings go unused, and the returned note says which."""
     from bpjax.env.config import ConfigError, KitchenSpec
 
-    given = [o for o in HydraConfig.get().overrides.task
-             if o.lstrip("+~").split("=", 1)[0].split("/", 1)[0].split(".", 1)[0] in _FROM_TRACES]
+    given = _given(_FROM_TRACES)
     kitchen = [o for o in given if o.lstrip("+~").startswith(("kitchen", "skills_seed"))]
     if kitchen and KitchenSpec.from_dict(cfg.kitchen) != spec:
         raise ConfigError(f"traces: their kitchen is not the one {' '.join(kitchen)} describes; the traces' own "
                           f"kitchen is used, so drop the kitchen settings")
     unused = [o for o in given if o not in kitchen]
-    if unused:
-        print(f"note: traces={cfg.traces}: the players and rounds are the traces'; not used: {' '.join(unused)}",
-              file=sys.stderr)
+    return ([f"traces={cfg.traces}: the players and rounds are the traces'; not used: {' '.join(unused)}"]
+            if unused else [])
 
 
 @command("pipeline", validate)
@@ -118,6 +131,9 @@ def main(cfg: DictConfig, settings: PipelineSettings, run: Run) -> None:
     from bpjax.tips.report import console_lines, tips_json, write_json, write_report
 
     out, spec = run.out, settings.spec
+    for note in settings.notes:
+        print(f"note: {note}", file=sys.stderr)
+        log.info("note: %s", note)
     if settings.traces is None:
         population = OmegaConf.to_container(cfg.population, resolve=True)
         for note in profiles_from_config(population, spec, cfg.strict_population)[1]:
@@ -130,8 +146,7 @@ def main(cfg: DictConfig, settings: PipelineSettings, run: Run) -> None:
         traces = validate_traces(frame, out / "traces.parquet")
     else:
         traces = settings.traces
-        for reason in traces.rejected:
-            print(f"rejected {reason}")
+        _say_what_was_left_out(traces)
     env, env_params = make_kitchen(spec)
 
     # 1. the bottom performers, ranked by their complete rounds (a round left mid-way has too few ticks)
@@ -144,8 +159,9 @@ def main(cfg: DictConfig, settings: PipelineSettings, run: Run) -> None:
     n_decisions = len(subset.action)
     which = "named" if cfg.players is not None else f"in the bottom {cfg.bottom_quantile:.0%}"
     ranked = per_player[[p for p in bottom if p in per_player.index]]
-    print(f"{len(bottom)} of {per_player.size} players {which} "
-          f"(mean ticks {ranked.mean():.2f} vs {per_player.mean():.2f} overall); {n_decisions} decisions")
+    cut = "" if cfg.players is not None else f" {_cut_off(per_player, cfg.bottom_quantile)}"
+    print(f"{len(bottom)} of {per_player.size} players {which}{cut}; "
+          f"mean ticks {ranked.mean():.2f} vs {per_player.mean():.2f} overall; {n_decisions} decisions")
     # 2. pi_H (shrunk toward everyone's policy where the bottom's data is thin); pi* and Q
     def learner():
         return make_policy(cfg.imitation, env, env_params, seed=cfg.seed, **settings.learner)
@@ -170,6 +186,8 @@ def main(cfg: DictConfig, settings: PipelineSettings, run: Run) -> None:
     shrunk = isinstance(trainee_policy, ShrunkPolicy)
     trainees = {"players": sorted(bottom), "n_players": len(per_player),
                 "bottom_quantile": None if cfg.players is not None else cfg.bottom_quantile,
+                "cut_off_ticks": None if cfg.players is not None else
+                round(float(per_player.quantile(1 - cfg.bottom_quantile)), 3),
                 "decisions": n_decisions, "decision_ticks": report.n_ticks, "rounds": report.n_rounds,
                 "mean_ticks": round(report.trainee_ticks, 3), "policy": cfg.imitation,
                 "shrinkage": cfg.shrinkage if shrunk else 0,
@@ -180,17 +198,54 @@ def main(cfg: DictConfig, settings: PipelineSettings, run: Run) -> None:
                            f"were fitted with `{cfg.imitation}`"
                            + (f", shrunk toward all {len(per_player)} players' policy (strength {cfg.shrinkage:g} "
                               "decisions per state)." if shrunk else ".")}
-    payload = tips_json(report, spec, q_source, trainees, {**asdict(settings.tips), "qvalues": cfg.qvalues})
+    source = _traces_entry(cfg, settings)
+    payload = tips_json(report, spec, q_source, trainees, {**asdict(settings.tips), "qvalues": cfg.qvalues},
+                        source)
     write_json(out / "tips.json", payload)
     write_json(out / "rule_lists.json", [{"family": r.family, "rules": [t.text(spec) for t in r.tips],
                                           "support": r.support, "confidence": r.confidence}
                                          for r in report.rule_lists])
     optimum_ticks = q_source["optimal_ticks"] if q_source["method"] == "exact" else q_source["greedy_ticks"]
-    write_report(out, report, spec, q_source, trainees, optimum_ticks)
+    write_report(out, report, spec, q_source, trainees, optimum_ticks, source=source)
     for line in console_lines(report, spec):
         print(line)
     top = payload["recommended"][0] if payload["recommended"] else {"recommended": None, "message": payload["message"]}
     print(json.dumps({k: v for k, v in top.items() if k != "by_round"}))
+
+
+def _say_what_was_left_out(traces) -> None:
+    """Stdout and the job log: each rejected round (skip_invalid) and the folder's files that are not traces."""
+    from bpjax.data.traces import skipped_note
+
+    for reason in traces.rejected:
+        print(f"rejected {reason}")
+        log.info("rejected %s", reason)
+    if traces.rejected:
+        log.info("%d rejected (skip_invalid=true): every round or file above left out", len(traces.rejected))
+    note = skipped_note(traces)
+    if note:
+        print(f"note: {note}")
+        log.info("note: %s", note)
+
+
+def _traces_entry(cfg: DictConfig, settings: PipelineSettings) -> dict:
+    """tips.json's account of the input: where the traces came from, what was left out of them and why."""
+    traces = settings.traces
+    rejected = [] if traces is None else [
+        {"what": r.what, "episode_id": r.episode_id, "file": r.source, "rows": len(r.rows), "reason": r.reason}
+        for r in traces.rejected]
+    return {"source": None if cfg.traces is None else str(cfg.traces), "n_rejected": len(rejected),
+            "rejected": rejected, "skipped_files": [] if traces is None else list(traces.skipped),
+            "notes": list(settings.notes)}
+
+
+def _cut_off(per_player, quantile: float) -> str:
+    """How the bottom was chosen: every player at or above the quantile's mean ticks, so players tied at that
+    value all count (none can be ranked below another), which can make the bottom more than `quantile`."""
+    cut = per_player.quantile(1 - quantile)
+    tied = int((per_player == cut).sum())
+    ties = f"; {tied} players tie at it, all kept" if tied > 1 else ""
+    return f"(mean ticks >= {cut:.2f}, the cut-off{ties})"
 
 
 def _describe_q(q_source: dict) -> str:

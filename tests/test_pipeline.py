@@ -122,3 +122,56 @@ def test_kitchen_settings_that_contradict_the_traces_are_one_line(tmp_path, pape
         "ConfigError: traces: their kitchen is not the one kitchen/scenario=understaffed describes; the traces' own "
         "kitchen is used, so drop the kitchen settings"]
     assert not (tmp_path / "run").exists()
+
+
+def test_the_bottom_line_says_its_cut_off_and_the_players_tied_at_it():
+    """Players tied at the quantile's mean ticks all count (none ranks below another), so the bottom 25% can
+    hold more than a quarter of the players: the first line says why."""
+    import pandas as pd
+
+    from bpjax.pipeline import _cut_off
+
+    assert _cut_off(pd.Series([19.0] * 8), 0.25) == "(mean ticks >= 19.00, the cut-off; 8 players tie at it, all kept)"
+    assert _cut_off(pd.Series([20.0, 21.0, 22.0, 23.0, 24.0]), 0.25) == "(mean ticks >= 23.00, the cut-off)"
+
+
+def test_a_generated_folder_with_rejected_rounds_and_unused_settings(tmp_path, paper_spec):
+    """traces= a folder as the generator writes it (scores.csv beside the traces), one round invalid, with
+    skip_invalid and two generator settings: scores.csv is skipped with a note, the rejected round is in
+    tips.json, report.md and the job log, and the unused settings are named (stderr and the log)."""
+    from bpjax.data.players import generate_population
+    from bpjax.data.traces import write_traces
+
+    folder = tmp_path / "traces"
+    folder.mkdir()
+    frame, _ = generate_population(paper_spec, [{"kind": "greedy", "base": "greedy", "epsilon": 0.1}], 4, 2, 0)
+    bad = frame.index[(frame["episode_id"] == "p0000-r1") & (frame["worker"] != "")][0]
+    frame.loc[bad, "worker"] = "pastry_chef"
+    write_traces(frame, folder / "traces.csv")
+    frame.groupby(["player_id", "round"]).size().rename("ticks").reset_index().to_csv(folder / "scores.csv",
+                                                                                      index=False)
+    out = tmp_path / "run"
+    result = run_pipeline(out, f"traces={folder}", "skip_invalid=true", "n_players=10", "population=experts",
+                          "tips.simulate=2", "tips.rule_lists=false", "tips.eval_trainees=4")
+    reason = f"{folder / 'traces.csv'}, row {bad + 2}: unknown worker 'pastry_chef'"
+    assert f"rejected episode p0000-r1: {reason}" in result.stdout
+    assert "note: skipped 1 file(s) that are not traces (none of the columns tick, worker, slot, kitchen): " \
+           "scores.csv" in result.stdout
+    unused = f"note: traces={folder}: the players and rounds are the traces'; not used: n_players=10 population=experts"
+    assert unused in result.stderr
+    source = json.loads((out / "tips.json").read_text())["traces"]
+    assert source["n_rejected"] == 1 and source["skipped_files"] == [str(folder / "scores.csv")]
+    [rejected] = source["rejected"]
+    assert rejected["episode_id"] == "p0000-r1" and rejected["reason"].startswith(reason)
+    assert f"- episode p0000-r1: {reason}" in (out / "report.md").read_text()
+    log = (out / "pipeline.log").read_text()
+    assert f"rejected episode p0000-r1: {reason}" in log and unused in log and "1 rejected" in log
+
+
+def test_reading_settings_without_traces_are_named_unused(tmp_path):
+    result = run_pipeline(tmp_path, "skip_invalid=true", "n_players=4", "rounds=1", "tips.simulate=1",
+                          "tips.rule_lists=false", "tips.eval_trainees=2")
+    note = "note: without traces the rounds are generated (valid by construction); not used: skip_invalid=true"
+    assert note in result.stderr and note in (tmp_path / "pipeline.log").read_text()
+    assert json.loads((tmp_path / "tips.json").read_text())["traces"] == {
+        "source": None, "n_rejected": 0, "rejected": [], "skipped_files": [], "notes": [note.removeprefix("note: ")]}

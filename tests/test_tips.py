@@ -25,7 +25,7 @@ from bpjax.tips.candidates import Tip, count_tips, state_tips
 from bpjax.tips.optimum import ExactOptimum
 from bpjax.tips.predicates import predicate_names
 from bpjax.tips.prescribe import Readings
-from bpjax.tips.score import score_tips
+from bpjax.tips.score import TipScore, score_tips
 from bpjax.tips.simulate import PolicyChooser, play_rounds, random_streams, simulate_tips
 from bpjax.tips.ticks import tick_table
 from tests.kitchens import BRUTE_FORCE_HORIZON, brute_force_finish, spec_of, tiny_kitchens
@@ -269,3 +269,28 @@ def test_no_compliance_changes_nothing_and_runs_repeat(paper_spec):
     assert none.saved == 0.0 and none.saved_ci == (0.0, 0.0) and none.tip_ticks == control["ticks"]
     again = simulate_tips(env, params, paper_spec, chooser, [tip], optimum, (0.0, 1.0), 8, 2, seed=4)[1][0][1]
     assert (again.saved, again.saved_ci, again.tip_suboptimal) == (full.saved, full.saved_ci, full.tip_suboptimal)
+
+
+def test_each_candidate_left_out_of_the_simulation_gets_its_own_reason():
+    """Three tips of one family tie for the top score: per_family=2 keeps the third out (not the simulate
+    places, which one more family's tip fills); a candidate past the places is told so; report.md's and the
+    console's reason are these."""
+    from bpjax.tips.recommend import TipReport, TipSettings, selection
+
+    def scored(worker, score, support=0.5):
+        return TipScore(Tip("state", "assign", worker, 0), f"tip {worker} {score}", score, support, 1.0, 0.1,
+                        np.zeros(0, bool))
+
+    candidates = [scored(1, 3.5), scored(1, 3.5), scored(1, 3.5), scored(2, 3.0), scored(3, 2.0), scored(4, -1.0)]
+    settings = TipSettings(simulate=3, per_family=2)
+    report = TipReport(candidates, [], [], {}, 0.0, 10, 2, settings=settings)
+    chosen, report.not_simulated = selection(candidates, settings, report.eligible)
+    assert chosen == [candidates[0], candidates[1], candidates[3]]
+    assert report.why_not(candidates[2]) == ("tips.per_family=2: that many tips of its family (same worker, task "
+                                             "type and advice) ranked above it by score were simulated")
+    assert report.why_not(candidates[4]) == ("the tips.simulate=3 places were taken by candidates ranked above it "
+                                             "by score (it is #5 of the 5 that pass the filters)")
+    assert report.why_not(candidates[5]).startswith("first-order score -1.00 <= 0")
+    baseline = TipSettings(simulate=1, per_family=2, rank_by="baseline")
+    left_out = selection(candidates, baseline, report.eligible)[1]
+    assert "ranked above it by agreement with pi*" in left_out[id(candidates[1])]

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bpjax.data import (TraceError, append_trace_rows, read_traces, validate_traces,
+from bpjax.data import (TraceError, append_trace_rows, read_traces, skipped_note, validate_traces,
                         write_traces)
 from bpjax.env.kitchen import make_kitchen
 from tests.conftest import random_rounds, spec_for
@@ -307,3 +307,31 @@ def test_a_folder_reads_as_one_trace_set(tmp_path, frame):
     write_traces(frame[frame["episode_id"] == "e0"], folder / "copy.csv")
     with pytest.raises(TraceError, match="episode_id 'e0' appears in several files"):
         read_traces(folder)
+
+
+def test_a_folder_skips_tables_that_are_not_traces_and_names_them(tmp_path, frame):
+    """The generator writes scores.csv (one row per round, no decision column) beside its traces: a folder
+    read skips it and says so; a file with some decision columns but not all is still a broken trace."""
+    folder = tmp_path / "traces"
+    folder.mkdir()
+    pd.DataFrame({"player_id": ["p0"], "kind": ["greedy"], "round": [1], "ticks": [23], "finished": [True]}) \
+        .to_csv(folder / "scores.csv", index=False)
+    with pytest.raises(TraceError, match=r"traces: no trace files \(\*\.csv, \*\.parquet\) in this folder "
+                                         r"\(not traces: scores\.csv\)$"):
+        read_traces(folder)
+    with pytest.raises(TraceError, match=r"scores.csv: missing column\(s\) episode_id, tick, worker, slot, kitchen$"):
+        read_traces(folder / "scores.csv")   # named on its own, it is a trace that fails
+    write_traces(frame, folder / "traces.parquet")
+    for skip_invalid in (False, True):
+        traces = read_traces(folder, skip_invalid=skip_invalid)
+        assert traces.skipped == [str(folder / "scores.csv")] and traces.rejected == []
+        assert len(traces.frame) == len(frame)
+    assert skipped_note(traces) == ("skipped 1 file(s) that are not traces (none of the columns tick, worker, slot, "
+                                    "kitchen): scores.csv")
+    assert skipped_note(read_traces(folder / "traces.parquet")) is None
+    frame.drop(columns="kitchen").to_csv(folder / "partial.csv", index=False)
+    with pytest.raises(TraceError, match=r"partial.csv: missing column\(s\) kitchen$"):
+        read_traces(folder)
+    traces = read_traces(folder, skip_invalid=True)
+    assert [Path(r.source).name for r in traces.rejected] == ["partial.csv"]
+    assert [Path(f).name for f in traces.skipped] == ["scores.csv"]

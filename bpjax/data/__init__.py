@@ -5,7 +5,7 @@ bpjax.data --help`` does not need it.
 """
 
 __all__ = ["TRACE_COLUMNS", "Rejected", "TraceError", "TraceSet", "append_trace_rows", "read_traces", "record_episode",
-           "trace_row", "validate_traces", "write_traces"]
+           "skipped_note", "trace_row", "validate_traces", "write_traces"]
 
 
 def __getattr__(name: str):

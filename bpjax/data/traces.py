@@ -31,7 +31,11 @@ as traces at all (empty, not CSV / Parquet, columns missing) are listed there to
 
 A round whose rows stop before it is over (a person who left mid-round) is valid: its rows are a prefix of a
 round. Replay tells, and ``TraceSet.rounds["complete"]`` marks it False. A folder reads as every trace file
-directly in it (one per participant, as the browser game writes them), each validated on its own.
+directly in it (one per participant, as the browser game writes them), each validated on its own. A table in
+the folder with none of the decision columns (``tick``, ``worker``, ``slot``, ``kitchen``) is not a trace, such
+as the generator's ``scores.csv`` beside its ``traces.parquet``: it is skipped and named in
+``TraceSet.skipped`` (:func:`skipped_note` says so in one line), with or without ``skip_invalid``. A file with
+some of them but not all is a broken trace and fails (or is rejected) as any other.
 """
 
 from __future__ import annotations
@@ -56,6 +60,7 @@ from bpjax.env.legality import why_illegal
 from bpjax.env.reference import ReferenceKitchen, RefState
 
 TRACE_COLUMNS = ("player_id", "round", "episode_id", "tick", "worker", "slot", "kitchen")
+DECISION_COLUMNS = ("tick", "worker", "slot", "kitchen")  # a table with none of these holds no decisions
 ROUND_COLUMNS = ("player_id", "round", "episode_id", "ticks", "finished", "complete")
 END_OF_TICK_SLOT = -1
 INT_MAX = 2**31 - 1  # the JAX env counts in int32
@@ -77,6 +82,10 @@ def _clip(text: str, limit: int = 80) -> str:
 
 class TraceError(ValueError):
     """A malformed trace; the message names the file, the row and the reason."""
+
+
+class NotTraces(TraceError):
+    """A table with none of the decision columns: not a trace at all (a folder skips it)."""
 
 
 @dataclass(frozen=True)
@@ -106,6 +115,7 @@ class TraceSet:
     states: list[RefState] = field(default_factory=list)  # reference state before each decision
     rejected: list[Rejected] = field(default_factory=list)  # with skip_invalid: every round (file) left out
     spec: KitchenSpec | None = None     # the kitchen, when every round shares one
+    skipped: list[str] = field(default_factory=list)  # a folder's files that are not traces (no decision column)
 
     def of_players(self, players) -> "TraceSet":
         """The decisions and rounds of `players` only (rows keep their order)."""
@@ -122,6 +132,15 @@ class TraceSet:
         complete = self.rounds[self.rounds["complete"]]
         per_player = complete.groupby("player_id")["ticks"].mean()
         return set(per_player[per_player >= per_player.quantile(1 - quantile)].index), per_player
+
+
+def skipped_note(traces: TraceSet) -> str | None:
+    """One line naming a folder's files that were skipped as not traces, or None when there are none."""
+    if not traces.skipped:
+        return None
+    names = ", ".join(Path(f).name for f in traces.skipped)
+    return (f"skipped {len(traces.skipped)} file(s) that are not traces (none of the columns "
+            f"{', '.join(DECISION_COLUMNS)}): {names}")
 
 
 def kitchen_column(spec: KitchenSpec) -> str:
@@ -265,7 +284,9 @@ def _table_of(frame: pd.DataFrame, source: str) -> _Table:
 def _check_header(source: str | Path, names: Sequence[str]) -> None:
     missing = [c for c in TRACE_COLUMNS if c not in names]
     if missing:
-        raise TraceError(f"{source}: missing column(s) {', '.join(missing)}")
+        # no decision column at all: another kind of table, which a folder may hold beside its traces
+        kind = NotTraces if set(DECISION_COLUMNS) <= set(missing) else TraceError
+        raise kind(f"{source}: missing column(s) {', '.join(missing)}")
     repeated = sorted({n for n in names if n in TRACE_COLUMNS and names.count(n) > 1})
     if repeated:
         raise TraceError(f"{source}: column(s) {', '.join(repeated)} appear more than once")
@@ -562,15 +583,17 @@ def _replay(ref: ReferenceKitchen, spec: KitchenSpec, c: _Columns, positions: li
 
 
 def _read_folder(folder: Path, skip_invalid: bool) -> TraceSet:
-    """Every ``*.csv`` / ``*.parquet`` directly in `folder`, each validated on its own, concatenated; with
-    `skip_invalid`, a file that cannot be read as traces at all is listed in `rejected` and skipped."""
+    """Every ``*.csv`` / ``*.parquet`` directly in `folder`, each validated on its own, concatenated; a table
+    that is not a trace (no decision column) is skipped and named; with `skip_invalid`, a file that cannot be
+    read as traces at all is listed in `rejected` and skipped."""
     files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in (".csv", ".parquet"))
-    if not files:
-        raise TraceError(f"{folder}: no trace files (*.csv, *.parquet) in this folder")
-    parts, rejected = [], []
+    parts, rejected, skipped = [], [], []
     for file in files:
         try:
             part = read_traces(file, skip_invalid)
+        except NotTraces:
+            skipped.append(str(file))
+            continue
         except TraceError as error:
             if not skip_invalid:
                 raise
@@ -578,6 +601,9 @@ def _read_folder(folder: Path, skip_invalid: bool) -> TraceSet:
             continue
         parts.append((file, part))
         rejected += part.rejected
+    if not parts and not rejected:
+        others = f" (not traces: {', '.join(Path(f).name for f in skipped)})" if skipped else ""
+        raise TraceError(f"{folder}: no trace files (*.csv, *.parquet) in this folder{others}")
     rounds = pd.concat([part.rounds for _, part in parts] or [pd.DataFrame(columns=list(ROUND_COLUMNS))],
                        ignore_index=True)
     repeated = rounds["episode_id"][rounds["episode_id"].duplicated()]
@@ -599,4 +625,4 @@ def _read_folder(folder: Path, skip_invalid: bool) -> TraceSet:
                     np.concatenate([part.mask.reshape(-1, n_actions) for part in loaded] or [np.zeros((0, 0), bool)]),
                     np.concatenate([part.action for _, part in parts] or [np.zeros(0, np.int32)]), rounds,
                     [state for _, part in parts for state in part.states],
-                    rejected, single)
+                    rejected, single, skipped)

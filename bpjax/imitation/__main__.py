@@ -106,7 +106,7 @@ def main(cfg: DictConfig, settings: ImitateSettings, run: Run) -> None:
     import pandas as pd
 
     from bpjax.data.players import generate_population
-    from bpjax.data.traces import read_traces, validate_traces, write_traces
+    from bpjax.data.traces import read_traces, skipped_note, validate_traces, write_traces
     from bpjax.env.reference import ReferenceKitchen
     from bpjax.imitation.evaluate import held_out_accuracy, occupancy_distance, play_rounds, state_action_pairs
 
@@ -120,6 +120,8 @@ def main(cfg: DictConfig, settings: ImitateSettings, run: Run) -> None:
             chosen = {t["player_id"] for t in truth if t["kind"] == cfg.kind}
     for reason in traces.rejected:
         print(f"rejected {reason}")
+    if skipped_note(traces):  # a folder's other tables, such as the generator's scores.csv
+        print(f"note: {skipped_note(traces)}")
     players = sorted(chosen if chosen is not None else set(traces.frame["player_id"]))
     rng = np.random.default_rng(cfg.seed)
     test_players = set(rng.choice(players, size=max(1, int(round(cfg.held_out * len(players)))), replace=False))

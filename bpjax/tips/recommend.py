@@ -123,6 +123,7 @@ class TipReport:
     n_rounds: int
     rule_lists: list[RuleList] = field(default_factory=list)
     settings: TipSettings = field(default_factory=TipSettings)
+    not_simulated: dict[int, str] = field(default_factory=dict)  # id(TipScore) -> why it was not simulated
 
     def eligible(self, scored: TipScore) -> bool:
         s = self.settings
@@ -139,8 +140,8 @@ class TipReport:
             return (f"pi* does otherwise at {scored.disagreement:.0%} of the ticks where it applies "
                     f"(more than {s.max_disagreement:.0%})")
         simulated = next((t for t in self.simulated if t.scored is scored), None)
-        if simulated is None:
-            return f"not among the {s.simulate} candidates simulated"
+        if simulated is None:  # passed the filters, yet not simulated: the per-family cap or the places
+            return self.not_simulated.get(id(scored), "not simulated")
         low, high = simulated.ci
         if simulated.gain < 0:
             return f"following it lost ticks in simulation ({simulated.gain:.2f} [{low:.2f}, {high:.2f}])"
@@ -160,18 +161,33 @@ def candidate_tips(spec: KitchenSpec, settings: TipSettings, lists: list[RuleLis
 
 def to_simulate(report_candidates: list[TipScore], settings: TipSettings, eligible) -> list[TipScore]:
     """The top candidates by the chosen ranking, at most `per_family` per advice family."""
+    return selection(report_candidates, settings, eligible)[0]
+
+
+def selection(report_candidates: list[TipScore], settings: TipSettings, eligible
+              ) -> tuple[list[TipScore], dict[int, str]]:
+    """:func:`to_simulate`'s choice, and why each other candidate that passes the filters was not simulated
+    (by ``id`` of its TipScore): its family was full (`per_family`) or the `simulate` places were taken."""
     ranked = [c for c in report_candidates if eligible(c)]
+    order = "score"
     if settings.rank_by == "baseline":
         ranked = sorted(ranked, key=lambda c: (-c.agreement, -c.support))
-    chosen, per_family = [], {}
-    for candidate in ranked:
+        order = "agreement with pi*"
+    chosen, per_family, left_out = [], {}, {}
+    for rank, candidate in enumerate(ranked, start=1):
         family = (candidate.tip.advice, candidate.tip.worker, candidate.tip.task_type)
-        if per_family.get(family, 0) < settings.per_family:
+        if len(chosen) == settings.simulate:
+            left_out[id(candidate)] = (f"the tips.simulate={settings.simulate} places were taken by candidates "
+                                       f"ranked above it by {order} (it is #{rank} of the {len(ranked)} that "
+                                       f"pass the filters)")
+        elif per_family.get(family, 0) < settings.per_family:
             per_family[family] = per_family.get(family, 0) + 1
             chosen.append(candidate)
-        if len(chosen) == settings.simulate:
-            break
-    return chosen
+        else:
+            left_out[id(candidate)] = (f"tips.per_family={settings.per_family}: that many tips of its family "
+                                       f"(same worker, task type and advice) ranked above it by {order} "
+                                       f"were simulated")
+    return chosen, left_out
 
 
 def mine_tips(traces: TraceSet, spec: KitchenSpec, env, env_params, optimum, trainee_policy,
@@ -195,7 +211,7 @@ def mine_tips(traces: TraceSet, spec: KitchenSpec, env, env_params, optimum, tra
     complete = traces.rounds[traces.rounds["complete"]]
     report = TipReport(candidates, [], [], {}, float(complete["ticks"].mean()) if len(complete) else float("nan"),
                        len(table), table.n_rounds, lists, settings)
-    chosen = to_simulate(candidates, settings, report.eligible)
+    chosen, report.not_simulated = selection(candidates, settings, report.eligible)
     chooser_for = chooser_for or (lambda trainee, round_number: PolicyChooser(trainee_policy))
     with phase(f"simulating {len(chosen)} tips ({settings.eval_trainees} trainees x {settings.eval_rounds} rounds, "
                f"{len(settings.compliance)} compliance level(s), paired with a control arm)"):

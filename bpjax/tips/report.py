@@ -40,7 +40,9 @@ def tip_entry(scored: TipScore, report: TipReport, spec: KitchenSpec) -> dict[st
     return entry
 
 
-def tips_json(report: TipReport, spec: KitchenSpec, q_source: dict, trainees: dict, settings: dict) -> dict:
+def tips_json(report: TipReport, spec: KitchenSpec, q_source: dict, trainees: dict, settings: dict,
+              traces: dict | None = None) -> dict:
+    """`traces`: where the traces came from and what was left out of them (rejected rounds, skipped files)."""
     recommended = []
     for rank, simulated in enumerate(report.recommended, start=1):
         recommended.append({"rank": rank, **tip_entry(simulated.scored, report, spec)})
@@ -48,7 +50,7 @@ def tips_json(report: TipReport, spec: KitchenSpec, q_source: dict, trainees: di
             "candidates": [tip_entry(c, report, spec) for c in report.candidates],
             "message": None if recommended else NO_TIP,
             "kitchen": spec.to_dict(),  # what the tips are for (the game checks it)
-            "q_values": q_source, "trainees": trainees, "settings": settings}
+            "q_values": q_source, "trainees": trainees, "traces": traces, "settings": settings}
 
 
 def console_lines(report: TipReport, spec: KitchenSpec) -> list[str]:
@@ -69,8 +71,8 @@ def console_lines(report: TipReport, spec: KitchenSpec) -> list[str]:
 
 
 def write_report(out: Path, report: TipReport, spec: KitchenSpec, q_source: dict, trainees: dict,
-                 optimum_ticks: float, top: int = 10) -> None:
-    """report.md (and tip_effect.png when a tip is recommended)."""
+                 optimum_ticks: float, top: int = 10, source: dict | None = None) -> None:
+    """report.md (and tip_effect.png when a tip is recommended); `source` as tips.json's "traces"."""
     exact = q_source["method"] == "exact"
     lines = ["# bpjax tip report", "",
              f"Kitchen: scenario `{spec.scenario}`, orders {[o.dish for o in spec.orders]}; "
@@ -81,6 +83,7 @@ def write_report(out: Path, report: TipReport, spec: KitchenSpec, q_source: dict
                    if q_source.get("lower_bound_ticks") is not None else ".")), "",
              f"Q: {q_source['summary']}.", "",
              f"Trainees: {trainees['summary']}", "",
+             *_traces_lines(source),
              "## What the simulation rests on", "",
              f"Each tip is checked by simulating π_H, the policy learned from these trainees' decisions "
              f"(`{trainees['policy']}`), following it (compliance \"replan\": the trainee keeps choosing its "
@@ -117,6 +120,25 @@ def write_report(out: Path, report: TipReport, spec: KitchenSpec, q_source: dict
         _plot(out / "tip_effect.png", report.recommended[0], optimum_ticks, "optimum" if exact else "learned π*")
         lines += ["", "![ticks by round with and without the top tip](tip_effect.png)"]
     (out / "report.md").write_text("\n".join(lines) + "\n")
+
+
+def _traces_lines(source: dict | None, shown: int = 20) -> list[str]:
+    """Where the traces came from, and each round or file left out of them and why (all of them in tips.json)."""
+    if source is None or source["source"] is None:
+        return []
+    lines = [f"Traces: `{source['source']}`; " + (f"{source['n_rejected']} rejected (skip_invalid=true), each "
+                                                  "round or file left out with its reason:"
+                                                  if source["n_rejected"] else "nothing rejected."), ""]
+    for entry in source["rejected"][:shown]:
+        lines.append(f"- {entry['what']}: {entry['reason']}")
+    if source["n_rejected"] > shown:
+        lines.append(f"- ... and {source['n_rejected'] - shown} more (every one in tips.json, \"traces\")")
+    if source["rejected"]:
+        lines.append("")
+    if source["skipped_files"]:
+        lines += [f"Skipped as not traces (no decision column): "
+                  f"{', '.join(Path(f).name for f in source['skipped_files'])}.", ""]
+    return lines
 
 
 def _table(tips: list[SimulatedTip], report: TipReport, reason: bool = False) -> list[str]:
