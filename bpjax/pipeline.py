@@ -99,6 +99,8 @@ def _given(names: tuple[str, ...]) -> list[str]:
     """The command line's overrides of these settings, as typed (`population=experts`, `+kitchen.x=1`)."""
     from hydra.core.hydra_config import HydraConfig
 
+    if not HydraConfig.initialized():  # validated in-process (tests, scripts): no command line to read
+        return []
     return [o for o in HydraConfig.get().overrides.task
             if o.lstrip("+~").split("=", 1)[0].split("/", 1)[0].split(".", 1)[0] in names]
 
