@@ -23,11 +23,14 @@ Resume guarantees (``resume=True`` on a run folder):
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import hashlib
 import json
 import os
+import signal
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -373,13 +376,31 @@ def _train(name: str, programs: Programs, ahead: dict[int, Future], states, mana
         if out_dir is not None:
             _write_history(out_dir / METRICS_FILE, rows)
             if chunks_done % checkpoint_every == 0 or done == n_updates:
-                manager.save(done, args=ocp.args.StandardSave(_saveable(states)))
-                manager.wait_until_finished()
+                with _ctrl_c_held():
+                    manager.save(done, args=ocp.args.StandardSave(_saveable(states)))
+                    manager.wait_until_finished()
         if on_chunk is not None:
             on_chunk(done, metrics)
     if manager is not None:
         manager.close()
     return TrainRun(name, programs.network, states, _history(rows, runs), done, resumed_from, runs)
+
+
+@contextlib.contextmanager
+def _ctrl_c_held():
+    """Hold a Ctrl-C until the block ends: a checkpoint is written whole, and orbax neither logs a traceback for
+    nor forgets the save it was waiting on when interrupted there."""
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt
 
 
 def _write_history(path: Path, rows: list[dict]) -> None:
