@@ -31,6 +31,14 @@ def clean_env(**extra: str) -> dict[str, str]:
     return {**env, "PYTHONPATH": str(REPO), **extra}
 
 
+def run_python(script: str, **env: str) -> subprocess.CompletedProcess:
+    """``python -c script`` with this checkout's bpjax (`env` added to `clean_env`); it must exit 0."""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=REPO,
+                            env=clean_env(**env))
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result
+
+
 @pytest.mark.slow
 def test_solve_prints_its_folder_first_and_last_logs_and_fills_the_cache(tmp_path):
     """stderr starts and ends with the output folder; the job log holds the command, its phases and its end;
@@ -59,8 +67,7 @@ def test_where_compiled_programs_go(env, expected):
     script = ("from bpjax.config.cache import enable_compilation_cache; import os; folder = "
               "enable_compilation_cache(); import jax; "
               "print(folder, jax.config.jax_compilation_cache_dir, jax.config.jax_persistent_cache_min_compile_time_secs)")
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
-                            env=clean_env(**env))
+    result = run_python(script, **env)
     folder, jax_folder, min_compile_s = result.stdout.split()
     assert folder == expected
     if expected != "None":
@@ -116,9 +123,7 @@ def test_help_imports_no_jax(module):
     script = (f"import runpy, sys\nsys.argv = {[module[0], *module[1:], '--help']!r}\ntry:\n"
               f"    runpy.run_module({module[0]!r}, run_name='__main__')\n"
               f"finally:\n    print([m for m in {heavy!r} if m in sys.modules])")
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=REPO,
-                            env=clean_env())
-    assert result.returncode == 0, result.stderr
+    result = run_python(script)
     assert result.stdout.startswith(f"python -m {' '.join(module)}: "), result.stdout[:200]
     assert result.stdout.strip().splitlines()[-1] == "[]"
 
@@ -129,9 +134,7 @@ def test_a_command_derives_the_tips_schema_only_if_its_config_uses_it(config_nam
     script = (f"import sys\nfrom bpjax.config.schema import register\n"
               f"register(typed=True, config_name={config_name!r})\n"
               f"print('bpjax.tips.recommend' in sys.modules, 'pandas' in sys.modules)")
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=REPO,
-                            env=clean_env())
-    assert result.returncode == 0, result.stderr
+    result = run_python(script)
     assert result.stdout.split() == [str(tips), str(tips)]
 
 
@@ -153,9 +156,7 @@ def test_train_reaches_training_without_tensorboard_the_tip_stage_or_the_plot(tm
         sys.argv = ["bpjax.train", "hydra.run.dir={tmp_path}", "progress=false"]
         command.main()
     """)
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=REPO,
-                            env=clean_env(BPJAX_CACHE_DIR=str(tmp_path / "cache")))
-    assert result.returncode == 0, result.stderr[-2000:]
+    result = run_python(script, BPJAX_CACHE_DIR=str(tmp_path / "cache"))
     assert result.stdout.strip().splitlines()[-1] == "[]"
 
 
