@@ -21,11 +21,9 @@ def check_method(method: str, key: str = "algo") -> None:
 
 def make_policy(method: str, env, env_params, seed: int = 0, **settings) -> TraineePolicy:
     """A trainee-policy learner by name: forest | boosting | bc | gail."""
+    check_method(method, "method")
     if method in ("forest", "boosting"):
         return ForestPolicy(kind=method, seed=seed, **settings)
     if method == "bc":
         return BehaviourCloning(obs_scale=np.asarray(env.obs_scale(env_params)), seed=seed, **settings)
-    if method == "gail":
-        return GAILPolicy(env, env_params, seed=seed, **settings)
-    check_method(method, "method")
-    raise AssertionError(method)  # unreachable: every name in METHODS is built above
+    return GAILPolicy(env, env_params, seed=seed, **settings)
