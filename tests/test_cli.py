@@ -208,9 +208,11 @@ def test_progress_shows_long_phases_only_and_can_be_off(monkeypatch, caplog):
     assert [t.split(":")[0] for t in timings] == ["solve", "quick", "silent"]  # the job log has them all
 
 
-def test_ctrl_c_is_one_line_and_leaves_no_empty_folder(tmp_path):
-    """SIGINT while the work runs (a long exact search): `interrupted (Ctrl-C) after N s`, exit 130, no
-    traceback, and the folder it had written nothing into is gone."""
+@pytest.mark.parametrize("after_s", [0.0, 0.1, 1.0], ids=["at-once", "mid-import", "mid-search"])
+def test_ctrl_c_is_one_line_and_leaves_no_empty_folder(tmp_path, after_s):
+    """SIGINT while the work runs (at once, inside the work's first imports, or in a long exact search):
+    `interrupted (Ctrl-C) after N s`, exit 130, no traceback, and the folder it had written nothing into is
+    gone."""
     import signal
 
     out = tmp_path / "run"
@@ -219,7 +221,7 @@ def test_ctrl_c_is_one_line_and_leaves_no_empty_folder(tmp_path):
                                cwd=REPO, env=clean_env())
     first = process.stderr.readline()  # printed once the settings passed, as the work starts
     assert first.startswith("output folder:"), first
-    time.sleep(1.0)
+    time.sleep(after_s)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr

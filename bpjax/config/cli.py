@@ -168,20 +168,21 @@ def _task(name: str, cfg: Any, validate: Callable, work: Callable, errors: tuple
         settings = settings_of(cfg, validate)
     except BadSettings as error:
         _fail(str(error), out, EXIT_BAD_SETTINGS)
-    started = time.perf_counter()
-    print(f"output folder: {_shown(out)}", file=sys.stderr, flush=True)
     log.info("python -m bpjax.%s %s", name, " ".join(HydraConfig.get().overrides.task))
     run = Run(name, out, Progress(bool(cfg.get("progress", True))))
+    started = time.perf_counter()
+    print(f"output folder: {_shown(out)}", file=sys.stderr, flush=True)  # last before the work: Ctrl-C is caught
     try:
         work(cfg, settings, run)
-    except (*user_errors(), *errors) as error:
-        log.info("failed: %s", one_line(error))  # the job log; stderr gets the line below
-        _fail(one_line(error), out, EXIT_FAILED)
     except KeyboardInterrupt:  # Ctrl-C: what was written stays (a training run resumes from its checkpoint)
+        # first: the clause below imports modules, which a Ctrl-C inside an import can have left half-made
         log.info("interrupted after %.1f s", time.perf_counter() - started)
         remove_if_empty(out)
         closing = f"\noutput folder: {_shown(out)}" if out.exists() else ""  # what the run wrote is kept there
         _fail(f"interrupted (Ctrl-C) after {time.perf_counter() - started:.1f} s{closing}", None, EXIT_INTERRUPTED)
+    except (*user_errors(), *errors) as error:
+        log.info("failed: %s", one_line(error))  # the job log; stderr gets the line below
+        _fail(one_line(error), out, EXIT_FAILED)
     log.info("done in %.1f s", time.perf_counter() - started)
     print(f"output folder: {_shown(out)}", file=sys.stderr, flush=True)
 
