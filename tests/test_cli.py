@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from bpjax.config import progress as progress_module
-from bpjax.config.cli import remove_if_empty
+from bpjax.config.cli import ctrl_c_default, remove_if_empty
 from bpjax.config.progress import Progress
 
 REPO = Path(__file__).resolve().parents[1]
@@ -218,7 +218,7 @@ def test_ctrl_c_is_one_line_and_leaves_no_empty_folder(tmp_path, after_s):
     out = tmp_path / "run"
     process = subprocess.Popen([sys.executable, "-m", "bpjax.solve", "kitchen/orders=twelve_burgers",
                                 f"hydra.run.dir={out}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               cwd=REPO, env=clean_env())
+                               cwd=REPO, env=clean_env(), preexec_fn=ctrl_c_default)
     first = process.stderr.readline()  # printed once the settings passed, as the work starts
     assert first.startswith("output folder:"), first
     time.sleep(after_s)
@@ -240,7 +240,7 @@ def test_ctrl_c_after_a_checkpoint_names_the_folder_that_keeps_it(tmp_path):
     out = tmp_path / "run"
     process = subprocess.Popen([sys.executable, "-m", "bpjax.train", "algo.n_updates=100000", "chunk=1",
                                 "solver_max_states=0", f"hydra.run.dir={out}"], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, cwd=REPO, env=clean_env())
+                               stderr=subprocess.PIPE, text=True, cwd=REPO, env=clean_env(), preexec_fn=ctrl_c_default)
     deadline = time.monotonic() + 240
     while not any((out / "checkpoints").glob("*/")) and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.5)

@@ -26,6 +26,7 @@ import logging
 import os
 import re
 import shutil
+import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -149,6 +150,12 @@ def remove_if_empty(out: Path) -> bool:
             break
         parent = parent.parent
     return True
+
+
+def ctrl_c_default() -> None:
+    """A child process's `preexec_fn`: SIGINT back to its default, so a child meant to be stopped with Ctrl-C
+    takes it even when this process was started with SIGINT ignored (a shell's background job does that)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _fail(line: str, out: Path | None, status: int) -> None:

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 from omegaconf import DictConfig, OmegaConf
 
-from bpjax.config.cli import Run, command
+from bpjax.config.cli import Run, command, ctrl_c_default
 from bpjax.env.config import ConfigError, KitchenSpec
 
 if TYPE_CHECKING:  # the game and its tips load pandas and JAX: imported when used, not for --help
@@ -181,7 +181,7 @@ def launched(run_dir: str | Path, *overrides: str, timeout_s: float = 120) -> It
     source = str(Path(__file__).resolve().parents[2])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [source, os.environ.get("PYTHONPATH")]))}
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=run_dir,
-                               env=env)
+                               env=env, preexec_fn=ctrl_c_default)  # stopped with Ctrl-C below
     watchdog = threading.Timer(timeout_s, process.kill)  # a server that never starts must not hang the caller
     watchdog.start()
     try:
