@@ -6,12 +6,15 @@ Clients here act like the page: they send its Origin and keep each participant's
 
 from __future__ import annotations
 
+import http.client
 import json
 import re
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -224,6 +227,20 @@ def test_rounds_left_in_play_are_incomplete_after_restart(tmp_path):
     assert list(traces.rounds["ticks"]) == [status["rounds"][0]["ticks"], view["summary"]["ticks"]]
     assert status["rounds"][0]["ticks"] == 2
     assert len(traces.frame[traces.frame["round"] == 1]) == 3
+
+
+@pytest.mark.slow
+def test_an_idle_connection_is_kept_past_uvicorns_default(tmp_path):
+    """uvicorn closes a connection idle for 5 s by default; a page (or the load test's pool) sending its next
+    decision on it just then loses that request, so the game keeps idle connections longer."""
+    with running(create_app(GameSetup(spec_for(), 1, tmp_path))) as url:
+        connection = http.client.HTTPConnection(urlsplit(url).netloc, timeout=10)
+        connection.request("GET", "/")
+        assert connection.getresponse().read() and connection.sock is not None
+        time.sleep(6)
+        connection.request("GET", "/")   # on the same socket: a closed one answers nothing
+        assert connection.getresponse().status == 200
+        connection.close()
 
 
 @pytest.mark.slow

@@ -208,9 +208,7 @@ def validate(cfg: DictConfig) -> tuple[GameSetup, Guard]:
 
 @command("play", validate, errors=(OSError, OverflowError))
 def main(cfg: DictConfig, settings: tuple[GameSetup, Guard], run: Run) -> None:
-    import uvicorn
-
-    from bpjax.play.server import bind, create_app, url_of
+    from bpjax.play.server import bind, create_app, server_for, url_of
 
     setup, guard = settings
     setup = dataclasses.replace(setup, out_dir=run.out / cfg.out_dir)
@@ -223,11 +221,8 @@ def main(cfg: DictConfig, settings: tuple[GameSetup, Guard], run: Run) -> None:
     # the bound address is served too (0.0.0.0 included: a browser on this machine may open the printed URL)
     address = urlsplit(url_of(sock)).netloc
     app = create_app(setup, dataclasses.replace(guard, allowed_hosts=(*guard.allowed_hosts, address)))
-    # uvicorn stops on SIGINT and SIGTERM alike, and its shutdown marks the rounds in play incomplete; a
-    # request still running gets a few seconds to finish. Idle connections stay open 75 s (nginx's default),
-    # not uvicorn's 5: closing one as the page sends its next decision on it fails that decision.
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=5,
-                                           timeout_keep_alive=75))
+    # uvicorn stops on SIGINT and SIGTERM alike, and its shutdown marks the rounds in play incomplete
+    server = server_for(app)
     # uvicorn re-raises the signal it stopped on once it is done: SIGTERM (a service manager's stop) then ends
     # the game as Ctrl-C does, with the closing line, instead of killing the process before it
     previous = signal.signal(signal.SIGTERM, _stop_as_asked)

@@ -37,7 +37,7 @@ import threading
 import time
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -51,6 +51,9 @@ from starlette.staticfiles import StaticFiles
 from bpjax.data.traces import shown
 from bpjax.play.game import GameSetup, Participant, PlayError, check_participant_id
 from bpjax.play.guard import Guard, JoinLimit, RequestGuard
+
+if TYPE_CHECKING:
+    import uvicorn
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 MAX_BODY_BYTES = 4096
@@ -242,14 +245,22 @@ def url_of(sock: socket.socket) -> str:
     return f"http://{f'[{host}]' if sock.family == socket.AF_INET6 else host}:{port}/"
 
 
+def server_for(app: Starlette) -> uvicorn.Server:
+    """The game's uvicorn server, one for the CLI and the tests: idle connections stay open 75 s (nginx's
+    default), not uvicorn's 5, since closing one as a page sends its next decision on it fails that decision;
+    a request still running at shutdown gets a few seconds to finish."""
+    import uvicorn
+
+    return uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=5,
+                                         timeout_keep_alive=75))
+
+
 @contextmanager
 def running(app: Starlette, host: str = "127.0.0.1", port: int = 0, timeout_s: float = 10.0) -> Iterator[str]:
     """Serve `app` with uvicorn in a background thread (tests, screenshots); yields the base URL and stops
     the server (its shutdown included) on exit."""
-    import uvicorn
-
     sock = bind(host, port)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    server = server_for(app)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + timeout_s
