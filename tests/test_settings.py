@@ -17,10 +17,11 @@ import bpjax.data.__main__ as data_cli
 import bpjax.imitation.__main__ as imitation_cli
 import bpjax.play.cli as play_cli
 import bpjax.solve.__main__ as solve_cli
+import bpjax.study.__main__ as study_cli
 import bpjax.pipeline as pipeline_cli
 import bpjax.train.__main__ as train_cli
 from bpjax.config import compose_config
-from bpjax.config.cli import BadSettings, settings_of
+from bpjax.config.cli import BadSettings, one_line, settings_of
 
 REPO = Path(__file__).resolve().parents[1]
 HUGE = 10**12
@@ -117,6 +118,34 @@ CASES = list(all_cases())
                          ids=lambda c: f"{c[0]}{'[' + c[2][0] + ']' if c[2] else ''}:{c[4]}={c[5]}")
 def test_every_numeric_setting_at_zero_minus_one_and_huge(case):
     check(case)
+
+
+@pytest.mark.parametrize("config, override, validate, key", [
+    ("study", "blocks=[{dish:burger,rounds:1,orders:[burger]},{rounds:2,orders:[pasta]}]", study_cli.validate,
+     "blocks[1].dish"),
+    ("train", "kitchen.orders=[{dish:burger},{arrival:1}]", train_cli.validate, "kitchen.orders[1].dish"),
+])
+def test_a_list_entry_without_a_required_key_is_refused(config, override, validate, key):
+    """A required key left out of one entry of a list of settings (``???`` once composed) is named, with the
+    entry's index, instead of running with the placeholder."""
+    cfg = compose_config([override], config_name=config)
+    with pytest.raises(BadSettings) as refused:
+        settings_of(cfg, validate)
+    assert str(refused.value) == f"ConfigError: {key}: Missing mandatory value"
+
+
+@pytest.mark.parametrize("config, override, says", [
+    ("study", "blocks=[{dish:burger,rounds:1,orders:[burger]},{dish:pasta,roundz:3,orders:[pasta]}]",
+     "blocks[1].roundz: Key 'roundz' not in 'BlockSchema'"),
+    ("study", "blocks=[{dish:burger,rounds:x,orders:[burger]}]",
+     "blocks[0].rounds: Value 'x' of type 'str' could not be converted to Integer"),
+    ("train", "kitchen.orders=[{dish:burger},{dsh:pasta}]", "kitchen.orders[1].dsh: Key 'dsh' not in 'OrderSchema'"),
+])
+def test_a_bad_entry_of_an_overridden_list_is_named_with_its_index(config, override, says):
+    """OmegaConf reports such a key alone (`roundz`); the line puts the list and the entry's index in front."""
+    with pytest.raises(Exception) as refused:
+        compose_config([override], config_name=config)
+    assert one_line(refused.value) == f"ConfigError: {says}"
 
 
 def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:

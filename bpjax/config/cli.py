@@ -21,6 +21,7 @@ A command::
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import os
@@ -64,7 +65,7 @@ def one_line(error: BaseException) -> str:
     cause = error.__cause__ if not isinstance(error, OmegaConfBaseException) else error
     if isinstance(cause, OmegaConfBaseException):
         message = str(getattr(cause, "msg", None) or cause).strip().splitlines()[0]
-        key = getattr(cause, "full_key", None)
+        key = _within_override(error, cause, getattr(cause, "full_key", None))
         message = re.sub(r"^\w+ raised while resolving interpolation: ", "", message)  # a resolver's own words
         text = f"ConfigError: {key}: {message}" if key and not message.startswith(f"{key}:") \
             else f"ConfigError: {message}"
@@ -84,6 +85,28 @@ def one_line(error: BaseException) -> str:
     return text
 
 
+def _within_override(error: BaseException, cause: Any, key: str | None) -> str | None:
+    """An override's list entry reports its key alone (``roundz``): put the override's key and the entry's
+    index in front (``blocks[1].roundz``), the entry found by checking each against the entries' schema."""
+    found = re.search(r"(?:Error merging override |To append to your config use \+)(\S+)", str(error))
+    if not key or not found or error is cause:
+        return key
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    override = OverridesParser.create().parse_override(found.group(1))
+    name, value, schema = override.key_or_group, override.value(), getattr(cause, "object_type", None)
+    if key.startswith(name) or not isinstance(value, list) or not dataclasses.is_dataclass(schema):
+        return key
+    for index, entry in enumerate(value):
+        try:
+            OmegaConf.merge(OmegaConf.structured(schema), entry)
+        except (OmegaConfBaseException, ValueError, TypeError):
+            return f"{name}[{index}].{key}"
+    return key
+
+
 def _composing_line(group: str, message: str, details: list[str]) -> str:
     """One line for a config file that failed to merge: the file, the key within it and what is wrong."""
     key = next((line.split(":", 1)[1].strip() for line in details if line.startswith("full_key:")), "")
@@ -92,7 +115,6 @@ def _composing_line(group: str, message: str, details: list[str]) -> str:
     if parts[0] == "kitchen" and len(parts) == 3 and re.match(rf"^kitchen\.{parts[1]}\.{parts[1]}\b", key):
         # without the header the file's own top key lands one level too deep (kitchen.skills.skills)
         text += "; a kitchen file starts with `# @package kitchen` (README: Your own kitchen)"
-    return text
     return text
 
 

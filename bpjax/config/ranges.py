@@ -89,9 +89,13 @@ def out_of_range(schema: type, values: Mapping[str, Any], prefix: str = "") -> s
 
 def check_config(cfg: Any) -> str | None:
     """Walk a composed config: every node typed by a schema dataclass is checked against its fields' ranges
-    (interpolations resolved). The first violation as one line, or None."""
+    (interpolations resolved), and no value is left missing (``???``: a list entry without a required key). The
+    first violation as one line, or None."""
     from omegaconf import OmegaConf
 
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:
+        return f"{missing[0]}: Missing mandatory value"
     return _walk(cfg, OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False), "")
 
 
