@@ -37,6 +37,7 @@ class PipelineSettings:
 
 def validate(cfg: DictConfig) -> PipelineSettings:
     from bpjax.data.players import profiles_from_config
+    from bpjax.data.overrides import check_with_traces, check_without_traces
     from bpjax.data.traces import read_traces
     from bpjax.env.config import ConfigError, KitchenSpec
     from bpjax.env.kitchen import make_kitchen
@@ -62,16 +63,13 @@ def validate(cfg: DictConfig) -> PipelineSettings:
     if cfg.traces is None:
         spec = KitchenSpec.from_dict(cfg.kitchen)
         profiles_from_config(OmegaConf.to_container(cfg.population, resolve=True), spec, cfg.strict_population)
-        unused = _given(_FOR_TRACES)
-        if unused:
-            notes.append(f"without traces the rounds are generated (valid by construction); not used: "
-                         f"{' '.join(unused)}")
+        notes = check_without_traces(("skip_invalid",))
     else:
         traces = read_traces(cfg.traces, skip_invalid=cfg.skip_invalid)
         if traces.spec is None:
             raise ConfigError("traces: rounds of several kitchens; run one kitchen at a time")
         spec = traces.spec
-        notes = _check_overrides_with_traces(cfg, spec)
+        notes = check_with_traces(cfg, spec)
     if cfg.players is not None:
         known = (set(traces.frame["player_id"]) if traces is not None
                  else {f"p{i:04d}" for i in range(cfg.n_players)})  # the generated players' ids
@@ -87,37 +85,6 @@ def validate(cfg: DictConfig) -> PipelineSettings:
     except TypeError as error:  # a setting the learner does not have
         raise ConfigError(f"algo: {error}") from None
     return PipelineSettings(tips, algo, n_seeds, monte_carlo, learner, spec, traces, notes)
-
-
-# what the traces decide when they are given: the generator's settings, not used then
-_FROM_TRACES = ("kitchen", "skills_seed", "population", "n_players", "rounds", "strict_population")
-# what only reading traces uses: not used when the rounds are generated
-_FOR_TRACES = ("skip_invalid",)
-
-
-def _given(names: tuple[str, ...]) -> list[str]:
-    """The command line's overrides of these settings, as typed (`population=experts`, `+kitchen.x=1`)."""
-    from hydra.core.hydra_config import HydraConfig
-
-    if not HydraConfig.initialized():  # validated in-process (tests, scripts): no command line to read
-        return []
-    return [o for o in HydraConfig.get().overrides.task
-            if o.lstrip("+~").split("=", 1)[0].split("/", 1)[0].split(".", 1)[0] in names]
-
-
-def _check_overrides_with_traces(cfg: DictConfig, spec) -> list[str]:
-    """With traces the kitchen and players are the traces': a kitchen setting that would describe another
-    kitchen is an error; the generator's other settings go unused, and the returned note says which."""
-    from bpjax.env.config import ConfigError, KitchenSpec
-
-    given = _given(_FROM_TRACES)
-    kitchen = [o for o in given if o.lstrip("+~").startswith(("kitchen", "skills_seed"))]
-    if kitchen and KitchenSpec.from_dict(cfg.kitchen) != spec:
-        raise ConfigError(f"traces: their kitchen is not the one {' '.join(kitchen)} describes; the traces' own "
-                          f"kitchen is used, so drop the kitchen settings")
-    unused = [o for o in given if o not in kitchen]
-    return ([f"traces={cfg.traces}: the players and rounds are the traces'; not used: {' '.join(unused)}"]
-            if unused else [])
 
 
 @command("pipeline", validate)

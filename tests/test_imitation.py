@@ -82,9 +82,11 @@ def test_probs_never_put_mass_on_illegal_actions(trainee):
 @pytest.mark.slow
 def test_imitate_cli(tmp_path):
     ok = subprocess.run([sys.executable, "-m", "bpjax.imitate", "method=forest", "n_players=8", "rounds=2",
-                         "eval_rounds=20", f"hydra.run.dir={tmp_path}"], capture_output=True, text=True,
-                        timeout=300, cwd=REPO)
+                         "eval_rounds=20", "skip_invalid=true", f"hydra.run.dir={tmp_path}"], capture_output=True,
+                        text=True, timeout=300, cwd=REPO)
     assert ok.returncode == 0, ok.stderr[-2000:]
+    assert "note: without traces the rounds are generated (valid by construction); not used: skip_invalid=true" \
+        in ok.stderr
     metrics = pd.read_json(tmp_path / "metrics.json", typ="series")
     assert metrics["held_out_accuracy"] > metrics["uniform_accuracy"]
     assert 0 < metrics["occupancy_tv_floor"] < 1
@@ -186,7 +188,14 @@ def test_imitate_cli_on_a_bad_trace_file_stops_or_skips(tmp_path):
     assert stopped.returncode != 0 and "Traceback" not in stopped.stderr
     line = row + 2   # a CSV's rows are numbered by file line (the header is line 1)
     assert f"TraceError: {path}, row {line}: unknown worker 'pastry_chef'" in stopped.stderr
-    skipped = subprocess.run(base + ["skip_invalid=true", f"hydra.run.dir={tmp_path / 'b'}"], capture_output=True,
-                             text=True, timeout=300, cwd=REPO)
+    skipped = subprocess.run(base + ["skip_invalid=true", "n_players=3", f"hydra.run.dir={tmp_path / 'b'}"],
+                             capture_output=True, text=True, timeout=300, cwd=REPO)
     assert skipped.returncode == 0, skipped.stderr[-2000:]
+    assert f"note: traces={path}: the players and rounds are the traces'; not used: n_players=3" in skipped.stderr
+    other = subprocess.run(base + ["skip_invalid=true", "kitchen/scenario=understaffed",
+                                   f"hydra.run.dir={tmp_path / 'c'}"],
+                           capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert other.returncode == 2 and other.stderr.strip().splitlines() == [
+        "ConfigError: traces: their kitchen is not the one kitchen/scenario=understaffed describes; the traces' own "
+        "kitchen is used, so drop the kitchen settings"]
     assert f"rejected episode p0001-r1: {path}, row {line}: unknown worker" in skipped.stdout

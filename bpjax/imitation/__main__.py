@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
+import sys
 import time
 import typing
 from dataclasses import dataclass
@@ -25,6 +27,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from bpjax.config.cli import Run, command
 
+log = logging.getLogger("bpjax.imitation")
+
 
 @dataclass
 class ImitateSettings:
@@ -34,6 +38,7 @@ class ImitateSettings:
     chosen: set | None              # player ids of `kind`; None = everyone
     population: list[dict] | None
     policy: Any                     # the unfitted learner
+    notes: list[str]                # settings given but not used, said before the work
 
 
 def learner_settings(cfg: DictConfig, learner_type: type | None, method: str | None = None) -> dict[str, Any]:
@@ -61,6 +66,7 @@ def learner_type(method: str) -> type | None:
 
 
 def validate(cfg: DictConfig) -> ImitateSettings:
+    from bpjax.data.overrides import check_with_traces, check_without_traces
     from bpjax.data.players import profiles_from_config
     from bpjax.data.traces import read_traces
     from bpjax.env.config import ConfigError, KitchenSpec
@@ -74,11 +80,13 @@ def validate(cfg: DictConfig) -> ImitateSettings:
         spec = KitchenSpec.from_dict(cfg.kitchen)
         population = OmegaConf.to_container(cfg.population, resolve=True)
         profiles_from_config(population, spec)
+        notes = check_without_traces(("skip_invalid", "players"))
     else:
         traces = read_traces(cfg.traces, skip_invalid=cfg.skip_invalid)
         if traces.spec is None:
             raise ConfigError("traces: rounds of several kitchens; imitate one kitchen at a time")
         spec = traces.spec
+        notes = check_with_traces(cfg, spec)
         try:
             truth = json.loads(Path(cfg.players).read_text()) if cfg.players else None
         except (OSError, ValueError) as error:
@@ -98,7 +106,7 @@ def validate(cfg: DictConfig) -> ImitateSettings:
                              **learner_settings(cfg, learner_type(cfg.method)))
     except TypeError as error:  # a setting the learner does not have
         raise ConfigError(f"algo: {error}") from None
-    return ImitateSettings(spec, traces, truth, chosen, population, policy)
+    return ImitateSettings(spec, traces, truth, chosen, population, policy, notes)
 
 
 @command("imitate", validate, name="imitation")
@@ -112,6 +120,9 @@ def main(cfg: DictConfig, settings: ImitateSettings, run: Run) -> None:
 
     spec, traces, truth, chosen, policy = (settings.spec, settings.traces, settings.truth, settings.chosen,
                                            settings.policy)
+    for note in settings.notes:
+        print(f"note: {note}", file=sys.stderr)
+        log.info("note: %s", note)
     if traces is None:
         with run.progress.phase(f"{cfg.n_players} players x {cfg.rounds} rounds"):
             frame, truth = generate_population(spec, settings.population, cfg.n_players, cfg.rounds, cfg.seed)
