@@ -36,8 +36,8 @@ class PipelineSettings:
 
 
 def validate(cfg: DictConfig) -> PipelineSettings:
-    from bpjax.data.players import profiles_from_config
     from bpjax.data.overrides import check_with_traces, check_without_traces
+    from bpjax.data.players import profiles_from_config
     from bpjax.data.traces import read_traces
     from bpjax.env.config import ConfigError, KitchenSpec
     from bpjax.env.kitchen import make_kitchen
