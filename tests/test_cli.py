@@ -87,7 +87,8 @@ def help_of(*module: str) -> subprocess.CompletedProcess:
                                                   "baselines.episodes=256"]),
     (["bpjax.data", "generate"], [], ["population=study   one of study|flawless", "n_players=40"]),
     (["bpjax.imitation"], [], ["algo=forest   one of forest|boosting|bc|gail", "held_out=0.25"]),
-    (["bpjax.play"], [], ["rounds=3", "port=8000"]),
+    (["bpjax.play"], ["kitchen/skills=uniform"], ["rounds=3", "port=8000", "kitchen/skills=uniform kitchen/orders=",
+                                                 "kitchen/orders@practice_kitchen=tacos_practice"]),
 ])
 @pytest.mark.slow
 def test_help_says_what_the_command_does(module, overrides, options):
