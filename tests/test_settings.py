@@ -148,6 +148,23 @@ def test_a_bad_entry_of_an_overridden_list_is_named_with_its_index(config, overr
     assert one_line(refused.value) == f"ConfigError: {says}"
 
 
+@pytest.mark.parametrize("override, says", [
+    ("kitchen=understaffed", "Could not override 'kitchen': did you mean kitchen/scenario=understaffed?"),
+    ("scenario=understaffed", "scenario: Key 'scenario' not in 'TrainSchema' (did you mean "
+                              "kitchen/scenario=understaffed?)"),
+    ("orders=arrivals", "orders: Key 'orders' not in 'TrainSchema' (did you mean kitchen/orders=arrivals?)"),
+    ("kitchen=nonsense", "Could not override 'kitchen'. No match in the defaults list. To append to your default "
+                         "list use +kitchen=nonsense"),   # no group has that option: Hydra's words stand
+    ("sceanrio=full", "sceanrio: Key 'sceanrio' not in 'TrainSchema'"),
+])
+def test_a_group_option_given_under_the_wrong_name_asks_about_the_group(override, says, monkeypatch):
+    """`kitchen=understaffed` is a scenario: the line asks about kitchen/scenario, not Hydra's `+kitchen=`."""
+    monkeypatch.setattr(sys, "argv", ["train", override])   # the value of an unknown key comes from the line
+    with pytest.raises(Exception) as refused:
+        compose_config([override], config_name="train")
+    assert one_line(refused.value) == f"ConfigError: {says}"
+
+
 def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, timeout=300, cwd=cwd)
 

@@ -82,7 +82,29 @@ def one_line(error: BaseException) -> str:
             text = _composing_line(composing.group(1), lines[1], lines[2:])
     if "is not in struct" in text:  # a setting the chosen option does not have
         text += " (--cfg job lists the settings there are)"
-    return text
+    return _with_group_hint(text)
+
+
+def _with_group_hint(text: str) -> str:
+    """`kitchen=understaffed` or `scenario=understaffed` where `kitchen/scenario=understaffed` was meant: the
+    line asks about the config group whose option the value names (found among conf/'s files), in place of
+    Hydra's advice to append a new group with +."""
+    override = re.search(r"Could not override '([\w.]+)'.* use \+\1=(\w+)$", text)
+    unknown = re.search(r"^ConfigError: (\w+): Key '\1' not in '\w+'$", text)
+    if override:
+        name, value = override.groups()
+    elif unknown:
+        name = unknown.group(1)
+        value = next((a.split("=", 1)[1] for a in sys.argv[1:] if a.split("=", 1)[0] == name), "")
+    else:
+        return text
+    groups = sorted({p.parent.relative_to(CONF_DIR).as_posix() for p in Path(CONF_DIR).rglob(f"{value}.yaml")}
+                    if re.fullmatch(r"\w+", value or "") else [])
+    meant = [g for g in groups if name in g.split("/") and g != name]
+    if not meant:
+        return text
+    question = f"did you mean {' or '.join(f'{g}={value}' for g in meant)}?"
+    return f"{text[:override.start(0)]}Could not override '{name}': {question}" if override else f"{text} ({question})"
 
 
 def _within_override(error: BaseException, cause: Any, key: str | None) -> str | None:
