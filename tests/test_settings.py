@@ -165,6 +165,19 @@ def test_a_group_option_given_under_the_wrong_name_asks_about_the_group(override
     assert one_line(refused.value) == f"ConfigError: {says}"
 
 
+FLOAT_SETTINGS = {(c[0], c[1], tuple(c[2]), c[4]): c for c in CASES if c[5] == 0 and isinstance(c[5], float)}
+
+
+@pytest.mark.parametrize("key", sorted(FLOAT_SETTINGS), ids=lambda k: f"{k[0]}{list(k[2]) or ''}:{k[3]}")
+def test_every_float_setting_refuses_nan(key):
+    """NaN passes every comparison, so a range check must ask for it: it is refused naming the setting."""
+    command, config, overrides, validate, path, _, name, _ = FLOAT_SETTINGS[key]
+    cfg = composed(config, overrides)
+    OmegaConf.update(cfg, path, float("nan"), merge=False)
+    with pytest.raises(BadSettings, match=rf"^(ConfigError|ValueError): .*{name}"):
+        settings_of(cfg, validate)
+
+
 def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, timeout=300, cwd=cwd)
 

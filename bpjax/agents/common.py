@@ -19,11 +19,12 @@ from bpjax.env.types import EnvParams
 def check_range(name: str, value: Any, low: float | None = None, high: float | None = None,
                 low_open: bool = False) -> None:
     """ConfigError naming the setting when a number (or each number of a tuple) lies outside [low, high]
-    (low itself excluded with `low_open`); None passes (an optional setting left off)."""
+    (low itself excluded with `low_open`) or is NaN, which no comparison catches; None passes (an optional
+    setting left off)."""
     for v in (value if isinstance(value, (tuple, list)) else (value,)):
         if v is None:
             continue
-        if (low is not None and (v < low or (low_open and v == low))) or (high is not None and v > high):
+        if v != v or (low is not None and (v < low or (low_open and v == low))) or (high is not None and v > high):
             bound = (f"{'>' if low_open else '>='} {low}" if high is None else
                      f"in {'(' if low_open else '['}{low}, {high}]")
             raise ConfigError(f"{name}: must be {bound}, got {value!r}")
