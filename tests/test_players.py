@@ -81,7 +81,9 @@ def test_experts_play_the_exact_optimum_and_others_spread(generated):
     ({"kind": "x", "avoid": [["chef", "bake"]]}, r"population\[0\].avoid\[0\]: this kitchen has no task type 'bake'"),
     ({"kind": "x", "flaws": ["chef"]}, r"population\[0\].flaws\[0\]: expected \[worker, task type\], got 'chef'"),
     ({"kind": "x", "epsilon": 1.5}, r"population\[0\].epsilon: must be in \[0, 1\]"),
-    ({"kind": "x", "share": 0}, r"population\[0\].share: must be > 0"),
+    ({"kind": "x", "share": 0}, r"population\[0\].share: must be a finite number > 0, got 0"),
+    ({"kind": "x", "share": float("inf")}, r"population\[0\].share: must be a finite number > 0, got inf"),
+    ({"kind": "x", "share": float("nan")}, r"population\[0\].share: must be a finite number > 0, got nan"),
     ({"kind": "x", "mood": "grumpy"}, r"population\[0\].mood: unknown field"),
 ])
 def test_bad_population_config(entry, message):

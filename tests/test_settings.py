@@ -165,6 +165,26 @@ def test_a_group_option_given_under_the_wrong_name_asks_about_the_group(override
     assert one_line(refused.value) == f"ConfigError: {says}"
 
 
+def test_a_study_block_is_labelled_by_a_dish_it_serves():
+    cfg = compose_config(["blocks=[{dish:burger,rounds:1,orders:[burger]},{dish:pizza,rounds:1,orders:[pasta]}]"],
+                         config_name="study")
+    with pytest.raises(BadSettings) as refused:
+        settings_of(cfg, study_cli.validate)
+    assert str(refused.value) == "ConfigError: blocks[1].dish: 'pizza' is not among the block's orders (pasta)"
+
+
+@pytest.mark.parametrize("config, validate, says", [
+    ("traces", data_cli.validate, "population[1] (chef_plates): flaw ['chef', 'plate'] dropped"),
+    ("imitate", imitation_cli.validate, "population[1] (chef_plates): flaw ['chef', 'plate'] dropped"),
+    ("study", study_cli.validate, "blocks[0]: population[0] (chef_plates): flaw ['chef', 'plate'] dropped"),
+])
+def test_every_generating_command_says_which_flaws_the_kitchen_drops(config, validate, says):
+    """Without its chef a kitchen cannot have a chef who plates: each command's settings carry the note it
+    prints before the work (the pipeline's own test covers it there)."""
+    notes = settings_of(compose_config(["kitchen/scenario=understaffed"], config_name=config), validate).notes
+    assert any(note.startswith(says) for note in notes), notes
+
+
 FLOAT_SETTINGS = {(c[0], c[1], tuple(c[2]), c[4]): c for c in CASES if c[5] == 0 and isinstance(c[5], float)}
 
 

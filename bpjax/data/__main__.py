@@ -24,6 +24,7 @@ FORMATS = ("parquet", "csv")
 class GenerateSettings:
     spec: Any                 # KitchenSpec
     population: list[dict]
+    notes: list[str]          # flaws the kitchen makes impossible, dropped: said before the work
 
 
 def validate(cfg: DictConfig) -> GenerateSettings:
@@ -34,8 +35,8 @@ def validate(cfg: DictConfig) -> GenerateSettings:
     if cfg.format not in FORMATS:
         raise ConfigError(f"format: expected parquet or csv, got {cfg.format!r}")
     population = OmegaConf.to_container(cfg.population, resolve=True)
-    profiles_from_config(population, spec)  # the population's own checks, before any player plays
-    return GenerateSettings(spec, population)
+    _, notes = profiles_from_config(population, spec)  # the population's own checks, before any player plays
+    return GenerateSettings(spec, population, notes)
 
 
 @command("traces", validate, name="data generate")
@@ -46,6 +47,8 @@ def generate(cfg: DictConfig, settings: GenerateSettings, run: Run) -> None:
     from bpjax.data.traces import read_traces, write_traces
 
     out = run.out
+    for note in settings.notes:
+        print(f"note: {note}", file=sys.stderr)
     with run.progress.phase(f"{cfg.n_players} players x {cfg.rounds} rounds"):
         frame, truth = generate_population(settings.spec, settings.population, cfg.n_players, cfg.rounds, cfg.seed)
     path = write_traces(frame, out / f"traces.{cfg.format}")

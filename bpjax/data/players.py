@@ -105,8 +105,8 @@ def profiles_from_config(population: Sequence[Mapping[str, Any]], spec: KitchenS
                      "compliance_step", "tip_learning"):
             if name in entry and not 0.0 <= float(entry[name]) <= 1.0:
                 raise ConfigError(f"{where}.{name}: must be in [0, 1], got {entry[name]}")
-        if share <= 0:
-            raise ConfigError(f"{where}.share: must be > 0, got {share}")
+        if not 0 < share < float("inf"):  # a share is relative: any finite positive weight (NaN fails too)
+            raise ConfigError(f"{where}.share: must be a finite number > 0, got {share}")
         out.append((PlayerProfile(flaws=tuple(pairs["flaws"]), avoid=tuple(pairs["avoid"]), **entry), share))
     if not out:
         raise ConfigError("population: expected at least one kind of player")

@@ -79,8 +79,7 @@ def validate(cfg: DictConfig) -> ImitateSettings:
     if cfg.traces is None:
         spec = KitchenSpec.from_dict(cfg.kitchen)
         population = OmegaConf.to_container(cfg.population, resolve=True)
-        profiles_from_config(population, spec)
-        notes = check_without_traces(("skip_invalid", "players"))
+        notes = [*profiles_from_config(population, spec)[1], *check_without_traces(("skip_invalid", "players"))]
     else:
         traces = read_traces(cfg.traces, skip_invalid=cfg.skip_invalid)
         if traces.spec is None:

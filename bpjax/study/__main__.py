@@ -8,6 +8,7 @@ paired differences from the static arm, and the seconds per part of the run.
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ class StudyPlan:
     blocks: list         # experiment.Block
     population: list
     settings: Any        # experiment.StudySettings
+    notes: list[str]     # flaws a block's kitchen makes impossible, dropped: said before the work
 
 
 def validate(cfg: DictConfig) -> StudyPlan:
@@ -35,16 +37,21 @@ def validate(cfg: DictConfig) -> StudyPlan:
             spec = KitchenSpec.from_dict({**kitchen, "orders": block["orders"]})
         except ConfigError as error:
             raise ConfigError(f"blocks[{i}].{str(error).removeprefix('kitchen.')}") from None
+        dishes = sorted({order.dish for order in spec.orders})
+        if block["dish"] not in dishes:  # the block's label in the report: one of the dishes it serves
+            raise ConfigError(f"blocks[{i}].dish: {block['dish']!r} is not among the block's orders "
+                              f"({', '.join(dishes)})")
         blocks.append(Block(str(block["dish"]), spec, int(block["rounds"])))
     if not blocks:
         raise ConfigError("blocks: expected at least one block of rounds")
     population = OmegaConf.to_container(cfg.population, resolve=True)
-    for block in blocks:
-        profiles_from_config(population, block.spec)
+    notes = []
+    for i, block in enumerate(blocks):
+        notes += [f"blocks[{i}]: {note}" for note in profiles_from_config(population, block.spec)[1]]
     settings = StudySettings(trainees=cfg.trainees, arms=tuple(cfg.arms), pilot_players=cfg.pilot_players,
                              pilot_rounds=cfg.pilot_rounds, strength=float(cfg.strength), penalty=float(cfg.penalty),
                              prior_inflation=float(cfg.prior_inflation), seed=cfg.seed)
-    return StudyPlan(blocks, population, settings)
+    return StudyPlan(blocks, population, settings, notes)
 
 
 @command("study", validate)
@@ -52,6 +59,8 @@ def main(cfg: DictConfig, plan: StudyPlan, run: Run) -> None:
     from bpjax.study.experiment import run_study
     from bpjax.study.report import write_study
 
+    for note in plan.notes:
+        print(f"note: {note}", file=sys.stderr)
     log_phase = _phases(run)
     result = run_study(plan.blocks, plan.population, plan.settings, progress=log_phase)
     log_phase(None)
