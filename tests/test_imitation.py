@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -199,3 +200,39 @@ def test_imitate_cli_on_a_bad_trace_file_stops_or_skips(tmp_path):
         "ConfigError: traces: their kitchen is not the one kitchen/scenario=understaffed describes; the traces' own "
         "kitchen is used, so drop the kitchen settings"]
     assert f"rejected episode p0001-r1: {path}, row {line}: unknown worker" in skipped.stdout
+
+
+@pytest.mark.parametrize("players, says", [
+    (None, "kind: 1 player(s) to imitate; held-out metrics need one player to fit on and another to hold out"),
+    ({"players": []}, "players: {path} holds a dict, not a list of players"),
+    ([{"player_id": "p0000"}], "players: {path}, entry 0: expected an object with a string 'kind', got "
+                               '{{"player_id": "p0000"}}'),
+    ([{"player_id": "p0000", "kind": 5}], "players: {path}, entry 0: expected an object with a string 'kind'"),
+])
+def test_players_to_imitate_are_checked_before_any_fit(tmp_path, players, says):
+    """A players.json of the wrong shape, or a kind with one player (nothing left to hold out), is one line
+    naming the setting before any fitting."""
+    from bpjax.config import compose_config
+    from bpjax.config.cli import BadSettings, settings_of
+    from bpjax.imitation.__main__ import validate
+
+    population = [{**CHEF_PLATES[0], "share": 1}, {"kind": "greedy", "base": "greedy", "share": 2}]
+    frame, truth = generate_population(spec_for(), population, 3, 1, 0)   # one chef_plates, two greedy
+    assert [t["kind"] for t in truth].count("chef_plates") == 1
+    traces = write_traces(frame, tmp_path / "traces.csv")
+    path = tmp_path / "players.json"
+    path.write_text(json.dumps(truth if players is None else players))
+    kind = "chef_plates" if players is None else "greedy"
+    cfg = compose_config([f"traces={traces}", f"players={path}", f"kind={kind}"], config_name="imitate")
+    with pytest.raises(BadSettings) as refused:
+        settings_of(cfg, validate)
+    assert str(refused.value).startswith(f"ConfigError: {says.format(path=path)}"), str(refused.value)
+
+
+def test_one_generated_player_is_refused():
+    from bpjax.config import compose_config
+    from bpjax.config.cli import BadSettings, settings_of
+    from bpjax.imitation.__main__ import validate
+
+    with pytest.raises(BadSettings, match="^ConfigError: n_players: 1 player"):
+        settings_of(compose_config(["n_players=1"], config_name="imitate"), validate)

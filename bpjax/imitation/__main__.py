@@ -86,10 +86,7 @@ def validate(cfg: DictConfig) -> ImitateSettings:
             raise ConfigError("traces: rounds of several kitchens; imitate one kitchen at a time")
         spec = traces.spec
         notes = check_with_traces(cfg, spec)
-        try:
-            truth = json.loads(Path(cfg.players).read_text()) if cfg.players else None
-        except (OSError, ValueError) as error:
-            raise ConfigError(f"players: cannot read {cfg.players} ({error})") from None
+        truth = read_players(cfg.players) if cfg.players else None
     chosen = None
     if cfg.kind is not None:
         if truth is None and cfg.traces is not None:
@@ -99,6 +96,11 @@ def validate(cfg: DictConfig) -> ImitateSettings:
             raise ConfigError(f"kind: no player of kind {cfg.kind!r} (kinds: {', '.join(sorted(kinds))})")
         if truth is not None:
             chosen = {t["player_id"] for t in truth if t["kind"] == cfg.kind}
+    if traces is not None:
+        check_split(len(chosen if chosen is not None else set(traces.frame["player_id"])),
+                    "kind" if chosen is not None else "traces")
+    elif cfg.kind is None:
+        check_split(cfg.n_players, "n_players")
     env, env_params = make_kitchen(spec)
     try:
         policy = make_policy(cfg.method, env, env_params, seed=cfg.seed,
@@ -106,6 +108,34 @@ def validate(cfg: DictConfig) -> ImitateSettings:
     except TypeError as error:  # a setting the learner does not have
         raise ConfigError(f"algo: {error}") from None
     return ImitateSettings(spec, traces, truth, chosen, population, policy, notes)
+
+
+def read_players(path: str) -> list[dict]:
+    """A players.json: a list of objects, each with a string `player_id` and `kind`; ConfigError naming the
+    entry otherwise."""
+    from bpjax.env.config import ConfigError
+
+    try:
+        truth = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"players: cannot read {path} ({error})") from None
+    if not isinstance(truth, list):
+        raise ConfigError(f"players: {path} holds a {type(truth).__name__}, not a list of players")
+    for i, entry in enumerate(truth):
+        bad = [k for k in ("player_id", "kind") if not isinstance(entry, dict) or not isinstance(entry.get(k), str)]
+        if bad:
+            raise ConfigError(f"players: {path}, entry {i}: expected an object with a string "
+                              f"{' and '.join(repr(k) for k in bad)}, got {json.dumps(entry)[:80]}")
+    return truth
+
+
+def check_split(count: int, where: str) -> None:
+    """Players are held out whole, so at least one must be left to fit on and one to hold out."""
+    from bpjax.env.config import ConfigError
+
+    if count < 2:
+        raise ConfigError(f"{where}: {count} player(s) to imitate; held-out metrics need one player to fit on "
+                          f"and another to hold out")
 
 
 @command("imitate", validate, name="imitation")
@@ -128,13 +158,15 @@ def main(cfg: DictConfig, settings: ImitateSettings, run: Run) -> None:
             traces = read_traces(write_traces(frame, run.out / "traces.parquet"))
         if cfg.kind is not None:
             chosen = {t["player_id"] for t in truth if t["kind"] == cfg.kind}
+            check_split(len(chosen), "kind")
     for reason in traces.rejected:
         print(f"rejected {reason}")
     if skipped_note(traces):  # a folder's other tables, such as the generator's scores.csv
         print(f"note: {skipped_note(traces)}")
     players = sorted(chosen if chosen is not None else set(traces.frame["player_id"]))
     rng = np.random.default_rng(cfg.seed)
-    test_players = set(rng.choice(players, size=max(1, int(round(cfg.held_out * len(players)))), replace=False))
+    held_out = min(len(players) - 1, max(1, int(round(cfg.held_out * len(players)))))   # one left to fit on
+    test_players = set(rng.choice(players, size=held_out, replace=False))
     player_of_row = traces.frame["player_id"].to_numpy()
     train_rows = np.isin(player_of_row, sorted(set(players) - test_players))
     test_rows = np.isin(player_of_row, sorted(test_players))
