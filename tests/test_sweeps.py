@@ -329,3 +329,20 @@ def test_aggregate_reads_study_runs(tmp_path):
     table = pd.read_csv(tmp_path / "sweep.csv")
     assert list(table["kind"]) == ["study", "study"] and list(table["seed"]) == [0, 1]
     assert list(table["static_ticks"]) == [20.0, 21.0] and list(table["dynamic_suboptimal"]) == pytest.approx([0.15] * 2)
+
+
+def test_aggregate_plots_train_runs_that_skipped_the_solver(tmp_path):
+    """solver_max_states=0 leaves optimal_ticks null in every run: the table drops that column, and the plot
+    shows the lower bound in its place instead of failing on it."""
+    for seed in (0, 1):
+        job = tmp_path / str(seed)
+        (job / ".hydra").mkdir(parents=True)
+        (job / ".hydra" / "overrides.yaml").write_text(f"- seed={seed}\n- solver_max_states=0\n")
+        (job / "metrics.json").write_text(json.dumps({
+            "algo": "ppo", "seeds": [seed], "greedy_ticks": [50 - seed], "greedy_ticks_median": 50.0 - seed,
+            "greedy_ticks_best": 50 - seed, "optimal_ticks": None, "lower_bound_ticks": 12}))
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "aggregate.py"), str(tmp_path)],
+                            capture_output=True, text=True, env=env_with_root(), timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "optimal_ticks" not in (tmp_path / "sweep.csv").read_text().splitlines()[0]
+    assert (tmp_path / "ticks.png").stat().st_size > 0
