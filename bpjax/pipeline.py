@@ -66,9 +66,7 @@ def validate(cfg: DictConfig) -> PipelineSettings:
         notes = check_without_traces(("skip_invalid",))
     else:
         traces = read_traces(cfg.traces, skip_invalid=cfg.skip_invalid)
-        if traces.spec is None:
-            raise ConfigError("traces: rounds of several kitchens; run one kitchen at a time")
-        spec = traces.spec
+        spec = traces.kitchen("run")
         notes = check_with_traces(cfg, spec)
     if cfg.players is not None:
         known = (set(traces.frame["player_id"]) if traces is not None

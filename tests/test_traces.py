@@ -335,3 +335,20 @@ def test_a_folder_skips_tables_that_are_not_traces_and_names_them(tmp_path, fram
     traces = read_traces(folder, skip_invalid=True)
     assert [Path(r.source).name for r in traces.rejected] == ["partial.csv"]
     assert [Path(f).name for f in traces.skipped] == ["scores.csv"]
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv"])
+def test_traces_without_rounds_say_so_not_several_kitchens(tmp_path, frame, spec, suffix):
+    """A header-only file (or a 0-row Parquet) holds no kitchen at all: the commands' line says there are no
+    rounds, and says when skip_invalid left every round out."""
+    from bpjax.env.config import ConfigError
+
+    empty = read_traces(write_traces(frame.head(0), tmp_path / f"empty{suffix}"))
+    with pytest.raises(ConfigError, match=r"^traces: no rounds to read \(no rows of decisions\)$"):
+        empty.kitchen("run")
+    broken = frame[frame["episode_id"] == frame["episode_id"].iloc[0]].copy()
+    broken.loc[broken.index[0], "worker"] = "pastry_chef"
+    rejected = read_traces(write_traces(broken, tmp_path / f"broken{suffix}"), skip_invalid=True)
+    with pytest.raises(ConfigError, match=r"; all 1 left out as invalid\)$"):
+        rejected.kitchen("run")
+    assert read_traces(write_traces(frame, tmp_path / f"ok{suffix}")).kitchen("run") == spec

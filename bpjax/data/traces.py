@@ -126,6 +126,16 @@ class TraceSet:
                        states=[s for s, keep in zip(self.states, rows) if keep],
                        rounds=self.rounds[self.rounds["player_id"].isin(players)].reset_index(drop=True))
 
+    def kitchen(self, command: str) -> KitchenSpec:
+        """The one kitchen of these traces; ConfigError naming `traces` where there are no rounds at all or
+        rounds of several kitchens (`command`: what to run one kitchen at a time)."""
+        if self.spec is not None:
+            return self.spec
+        if self.rounds.empty:
+            left_out = f"; all {len(self.rejected)} left out as invalid" if self.rejected else ""
+            raise ConfigError(f"traces: no rounds to read (no rows of decisions{left_out})")
+        raise ConfigError(f"traces: rounds of several kitchens; {command} one kitchen at a time")
+
     def bottom_players(self, quantile: float) -> tuple[set, pd.Series]:
         """The players whose complete rounds took the most ticks (the worst `quantile` of them, as the study
         fitted the bottom quartile), and every player's mean ticks. A round left mid-way does not count."""

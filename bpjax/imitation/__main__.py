@@ -82,9 +82,7 @@ def validate(cfg: DictConfig) -> ImitateSettings:
         notes = [*profiles_from_config(population, spec)[1], *check_without_traces(("skip_invalid", "players"))]
     else:
         traces = read_traces(cfg.traces, skip_invalid=cfg.skip_invalid)
-        if traces.spec is None:
-            raise ConfigError("traces: rounds of several kitchens; imitate one kitchen at a time")
-        spec = traces.spec
+        spec = traces.kitchen("imitate")
         notes = check_with_traces(cfg, spec)
         truth = read_players(cfg.players) if cfg.players else None
     chosen = None
