@@ -10,6 +10,7 @@ import http.client
 import json
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -357,6 +358,8 @@ def test_tip_and_config_errors_name_the_field(tmp_path, capsys):
     ("join_limit.seconds=-1", r"^ConfigError: join_limit\.seconds: must be in \(0, 86_400\], got -1\.0$"),
     ("join_limit.seconds=1e12", r"^ConfigError: join_limit\.seconds: must be in \(0, 86_400\]"),
     ("allowed_hosts=[lab/pc]", r"^ConfigError: allowed_hosts: 'lab/pc' is not a host name or host:port$"),
+    ("out_dir=/tmp/elsewhere", r"^ConfigError: out_dir: a folder inside the run's output folder, got '/tmp/elsewhere'"),
+    ("out_dir=../up", r"^ConfigError: out_dir: a folder inside the run's output folder, got '\.\./up'"),
     ("allowed_origins=[lab-pc.local]", r"^ConfigError: allowed_origins: 'lab-pc.local' is not an origin"),
     ("allowed_origins=['https://lab-pc.local/game']",
      r"^ConfigError: allowed_origins: 'https://lab-pc.local/game' is not an origin"),
@@ -375,6 +378,22 @@ def test_server_settings_are_checked_before_serving(override, says):
         settings_of(cfg, validate)
 
 
+def test_a_host_that_does_not_resolve_is_named(monkeypatch):
+    """The name is looked up before anything is served (here without asking a resolver)."""
+    import socket
+
+    from bpjax.config.cli import BadSettings, settings_of
+    from bpjax.play.cli import validate
+
+    def unknown(host, *args, **kwargs):
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", unknown)
+    with pytest.raises(BadSettings, match=r"^ConfigError: host: 'lab-pc' is not an address \(Name or service not "
+                                          r"known\)$"):
+        settings_of(compose_config(["host=lab-pc"], "play"), validate)
+
+
 @pytest.mark.slow
 def test_the_command_line_stops_on_a_bad_setting_with_one_line(tmp_path):
     """The real command line: one line naming the setting, non-zero exit, no traceback, nothing written."""
@@ -386,6 +405,16 @@ def test_the_command_line_stops_on_a_bad_setting_with_one_line(tmp_path):
         assert done.returncode != 0 and "Traceback" not in done.stderr
         assert done.stderr.strip().splitlines()[-1].startswith(says), done.stderr
         assert not (tmp_path / "traces").exists()
+    with socket.socket() as taken:   # a port another program listens on: named, nothing written
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run([sys.executable, "-m", "bpjax.play", f"port={port}", f"hydra.run.dir={tmp_path}"],
+                              cwd=repo, capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith(f"ConfigError: port: cannot listen on 127.0.0.1:{port} ("), \
+        done.stderr
+    assert not (tmp_path / "traces").exists()
 
 
 def test_good_server_settings_pass():

@@ -203,7 +203,23 @@ def launched(run_dir: str | Path, *overrides: str, timeout_s: float = 120) -> It
 
 def validate(cfg: DictConfig) -> tuple[GameSetup, Guard]:
     guard = guard_from_config(cfg)   # first: quick, while a tip chooser takes seconds to build
+    check_place(str(cfg.host), str(cfg.out_dir))
     return setup_from_config(cfg, Path(cfg.out_dir)), guard  # placed under the output folder
+
+
+def check_place(host: str, out_dir: str) -> None:
+    """`host` is an address this machine can listen on, and `out_dir` a folder inside the run's output folder
+    (participants' traces must not land elsewhere, nor over other files); ConfigError naming the setting."""
+    import socket
+
+    try:
+        socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as error:
+        raise ConfigError(f"host: {host!r} is not an address ({getattr(error, 'strerror', None) or error})") from None
+    path = Path(out_dir)
+    if path.is_absolute() or ".." in path.parts or not path.parts:
+        raise ConfigError(f"out_dir: a folder inside the run's output folder, got {out_dir!r} "
+                          f"(hydra.run.dir moves the whole run)")
 
 
 @command("play", validate, errors=(OSError, OverflowError))
@@ -212,7 +228,10 @@ def main(cfg: DictConfig, settings: tuple[GameSetup, Guard], run: Run) -> None:
 
     setup, guard = settings
     setup = dataclasses.replace(setup, out_dir=run.out / cfg.out_dir)
-    sock = bind(str(cfg.host), int(cfg.port))  # bound first: port=0 picks a free port, the URL names it
+    try:  # bound first: port=0 picks a free port, the URL names it
+        sock = bind(str(cfg.host), int(cfg.port))
+    except OSError as error:  # the port taken, or an address that is not this machine's
+        raise ConfigError(f"port: cannot listen on {cfg.host}:{cfg.port} ({error.strerror or error})") from None
     setup.out_dir.mkdir(parents=True, exist_ok=True)
     (setup.out_dir / "session.json").write_text(json.dumps(
         {"config": OmegaConf.to_container(cfg, resolve=True), "tip_mode": setup.tip_mode, "tip_text": setup.tip},
