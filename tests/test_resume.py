@@ -163,6 +163,32 @@ def test_resume_with_other_settings_is_refused_naming_them(kitchen, whole, tmp_p
 
 
 @pytest.mark.slow
+def test_a_damaged_run_folder_is_one_line_and_resumes_once_mended(kitchen, whole, tmp_path):
+    """An unreadable run.json, or a checkpoint with files missing: one ConfigError naming the file or the
+    checkpoint (Orbax's own error was a traceback); without the damaged checkpoint the run resumes from the
+    one before and ends as the uninterrupted run."""
+    import shutil
+
+    spec, env, params = kitchen
+    out = tmp_path / "run"
+    train(env, params, {**ALGO, "n_updates": 4}, SEEDS, chunk=2, out_dir=out, kitchen=spec.to_dict())
+    record = (out / RUN_FILE).read_text()
+    (out / RUN_FILE).write_text("{broken")
+    with pytest.raises(ConfigError, match=rf"^resume: {out / RUN_FILE} cannot be read \(Expecting"):
+        train(env, params, ALGO, SEEDS, chunk=2, out_dir=out, resume=True, kitchen=spec.to_dict())
+    (out / RUN_FILE).write_text(record)
+    for part in (out / "checkpoints" / "4").iterdir():   # the newest checkpoint loses its contents
+        if part.is_dir():
+            shutil.rmtree(part)
+    with pytest.raises(ConfigError, match=rf"^resume: checkpoint {out / 'checkpoints' / '4'} cannot be restored "
+                                          r"\(.+\); without that folder the run resumes from its checkpoint before$"):
+        train(env, params, ALGO, SEEDS, chunk=2, out_dir=out, resume=True, kitchen=spec.to_dict())
+    shutil.rmtree(out / "checkpoints" / "4")
+    assert_same_run(train(env, params, ALGO, SEEDS, chunk=2, out_dir=out, resume=True, kitchen=spec.to_dict()),
+                    whole[1])
+
+
+@pytest.mark.slow
 def test_n_updates_may_grow_on_resume(kitchen, whole, tmp_path):
     """A finished 2-update run resumed with n_updates=6 continues to 6: the same result as 6 in one go, and
     run.json now says 6."""

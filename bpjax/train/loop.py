@@ -121,9 +121,17 @@ def _saveable(state: TrainState) -> TrainState:
 
 
 def _restore(manager, step: int, template: TrainState) -> TrainState:
+    """The checkpoint of update `step`; ConfigError naming it where it cannot be read back (damaged, partly
+    deleted, or of another shape)."""
     import orbax.checkpoint as ocp
 
-    saved = manager.restore(step, args=ocp.args.StandardRestore(_saveable(template)))
+    try:
+        saved = manager.restore(step, args=ocp.args.StandardRestore(_saveable(template)))
+    except Exception as error:  # Orbax raises many kinds (ValueError, KeyError, FileNotFoundError, ...)
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+        folder = Path(str(manager.directory)) / str(step)
+        raise ConfigError(f"resume: checkpoint {folder} cannot be restored ({reason}); without that folder the "
+                          f"run resumes from its checkpoint before") from None
     return saved.replace(key=jax.random.wrap_key_data(saved.key))
 
 
@@ -337,7 +345,11 @@ def _checkpoints(out_dir: Path | None, resume: bool, record: dict) -> tuple[Any,
     done, rows = 0, []
     if resume and manager.latest_step() is not None:
         if (out_dir / RUN_FILE).exists():  # runs from before run.json resume unchecked
-            check_resume(json.loads((out_dir / RUN_FILE).read_text()), record, out_dir)
+            try:
+                saved = json.loads((out_dir / RUN_FILE).read_text())
+            except (OSError, ValueError) as error:
+                raise ConfigError(f"resume: {out_dir / RUN_FILE} cannot be read ({error})") from None
+            check_resume(saved, record, out_dir)
         done = int(manager.latest_step())
         rows = _read_history(out_dir / METRICS_FILE, done)
     _write_json(out_dir / RUN_FILE, record)
