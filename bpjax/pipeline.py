@@ -198,8 +198,9 @@ def _say_what_was_left_out(traces) -> None:
 def _traces_entry(cfg: DictConfig, settings: PipelineSettings) -> dict:
     """tips.json's account of the input: where the traces came from, what was left out of them and why."""
     traces = settings.traces
-    rejected = [] if traces is None else [
-        {"what": r.what, "episode_id": r.episode_id, "file": r.source, "rows": len(r.rows), "reason": r.reason}
+    rejected = [] if traces is None else [  # a whole file left out was not read as rows: no count
+        {"what": r.what, "episode_id": r.episode_id, "file": r.source,
+         "rows": None if r.what == "file" else len(r.rows), "reason": r.reason}
         for r in traces.rejected]
     return {"source": None if cfg.traces is None else str(cfg.traces), "n_rejected": len(rejected),
             "rejected": rejected, "skipped_files": [] if traces is None else list(traces.skipped),
