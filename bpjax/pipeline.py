@@ -72,10 +72,12 @@ def validate(cfg: DictConfig) -> PipelineSettings:
         known = (set(traces.frame["player_id"]) if traces is not None
                  else {f"p{i:04d}" for i in range(cfg.n_players)})  # the generated players' ids
         missing = [p for p in cfg.players if p not in known]
-        if not cfg.players or missing:
-            sample = ", ".join(sorted(known)[:5]) + (", ..." if len(known) > 5 else "")
-            raise ConfigError(f"players: {', '.join(map(repr, missing)) or 'an empty list'} "
-                              f"{'is' if len(missing) == 1 else 'are'} not among the traces' players ({sample})")
+        sample = ", ".join(sorted(known)[:5]) + (", ..." if len(known) > 5 else "")
+        if not cfg.players:
+            raise ConfigError(f"players: an empty list; name at least one of the traces' players ({sample})")
+        if missing:
+            raise ConfigError(f"players: {', '.join(map(repr, missing))} {'is' if len(missing) == 1 else 'are'} "
+                              f"not among the traces' players ({sample})")
     learner = learner_settings(cfg, learner_type(cfg.imitation), cfg.imitation)
     env, env_params = make_kitchen(spec)
     try:  # the learner's own checks, before any work

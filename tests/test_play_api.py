@@ -317,6 +317,7 @@ def test_tip_and_config_errors_name_the_field(tmp_path, capsys):
     assert capsys.readouterr().err == ""
     (tmp_path / "bad.json").write_text('{"a": 1}')
     (tmp_path / "none.json").write_text('{"recommended": [], "message": "no tip found that helps these trainees"}')
+    (tmp_path / "textless.json").write_text('{"recommended": [{"rank": 1, "text": "A"}, {"rank": 2}]}')
     # tips.json names the kitchen it was mined for: the game's own is fine, another is refused
     game = setup_from_config(compose_config([f"tip.file={tips}", "tip.show=true"], "play"), tmp_path)
     mined = json.loads(tips.read_text())
@@ -331,6 +332,8 @@ def test_tip_and_config_errors_name_the_field(tmp_path, capsys):
                             ([f"tip.file={tmp_path / 'none.json'}", "tip.show=true"],
                              "recommends no tip \\(no tip found that helps these trainees\\)"),
                             ([f"tip.file={tmp_path / 'bad.json'}", "tip.show=true"], "tip.file: "),
+                            ([f"tip.file={tmp_path / 'textless.json'}", "tip.mode=static"],
+                             r"tip.file: .*textless\.json, recommended tip 2: no 'text' to show$"),
                             ([f"tip.file={tmp_path / 'missing.json'}", "tip.show=true"], "tip.file: cannot read"),
                             ([f"tip.file={tmp_path / 'other.json'}", "tip.mode=static"],
                              r"tip.file: .*other\.json was mined in another kitchen \(scenario 'understaffed', 4 "

@@ -42,8 +42,11 @@ def read_tips_file(path: str | Path, spec: KitchenSpec | None = None) -> dict:
     except (OSError, ValueError) as error:
         raise ConfigError(f"tip.file: cannot read {path} ({error})") from None
     recommended = tips.get("recommended") if isinstance(tips, dict) else None
-    if not isinstance(recommended, list) or not all(isinstance(t, dict) and "text" in t for t in recommended):
+    if not isinstance(recommended, list):
         raise ConfigError(f"tip.file: {path} is not a pipeline's tips.json (no 'recommended' list of tips)")
+    for i, entry in enumerate(recommended):
+        if not isinstance(entry, dict) or not isinstance(entry.get("text"), str):
+            raise ConfigError(f"tip.file: {path}, recommended tip {i + 1}: no 'text' to show")
     if spec is not None and isinstance(tips.get("kitchen"), dict):
         try:
             mined_for = KitchenSpec.from_dict(tips["kitchen"])
