@@ -140,6 +140,10 @@ def test_a_list_entry_without_a_required_key_is_refused(config, override, valida
     ("study", "blocks=[{dish:burger,rounds:x,orders:[burger]}]",
      "blocks[0].rounds: Value 'x' of type 'str' could not be converted to Integer"),
     ("train", "kitchen.orders=[{dish:burger},{dsh:pasta}]", "kitchen.orders[1].dsh: Key 'dsh' not in 'OrderSchema'"),
+    ("train", "kitchen.scenario.workers=chef", "kitchen.scenario.workers: expected a list ([a, b, ...]), got a single "
+                                               "value"),
+    ("study", "blocks=[{dish:burger,rounds:1,orders:burger}]", "blocks[0].orders: expected a list ([a, b, ...]), got "
+                                                               "a single value"),
 ])
 def test_a_bad_entry_of_an_overridden_list_is_named_with_its_index(config, override, says):
     """OmegaConf reports such a key alone (`roundz`); the line puts the list and the entry's index in front."""

@@ -66,7 +66,7 @@ def one_line(error: BaseException) -> str:
     if isinstance(cause, OmegaConfBaseException):
         message = str(getattr(cause, "msg", None) or cause).strip().splitlines()[0]
         key = _within_override(error, cause, getattr(cause, "full_key", None))
-        message = re.sub(r"^\w+ raised while resolving interpolation: ", "", message)  # a resolver's own words
+        message = _plain(re.sub(r"^\w+ raised while resolving interpolation: ", "", message))  # a resolver's own
         text = f"ConfigError: {key}: {message}" if key and not message.startswith(f"{key}:") \
             else f"ConfigError: {message}"
     else:
@@ -129,8 +129,15 @@ def _within_override(error: BaseException, cause: Any, key: str | None) -> str |
     return key
 
 
+def _plain(message: str) -> str:
+    """OmegaConf's words for a value that should have been a list, without its node class names."""
+    return re.sub(r"^Invalid value assigned: \w+ is not a ListConfig, list or tuple\.$",
+                  "expected a list ([a, b, ...]), got a single value", message)
+
+
 def _composing_line(group: str, message: str, details: list[str]) -> str:
     """One line for a config file that failed to merge: the file, the key within it and what is wrong."""
+    message = _plain(message)
     key = next((line.split(":", 1)[1].strip() for line in details if line.startswith("full_key:")), "")
     text = f"ConfigError: {group}.yaml{f', {key}' if key else ''}: {message}"
     parts = group.split("/")
