@@ -260,25 +260,31 @@ def test_ctrl_c_after_a_checkpoint_names_the_folder_that_keeps_it(tmp_path):
     assert any((out / "checkpoints").glob("*/"))
 
 
-@pytest.mark.parametrize("text, says", [
-    ("# @package kitchen\nscenario:\n  name: x\n  workers: [chef, server\n",
+@pytest.mark.parametrize("group, text, says", [
+    ("scenario", "# @package kitchen\nscenario:\n  name: x\n  workers: [chef, server\n",
      r"^ConfigError: .*/kitchen/scenario/mine\.yaml, line 5: not YAML \(while parsing a flow sequence from line 4, "),
-    ("scenario:\n  name: x\n  workers: [chef, server]\n",
+    ("scenario", "scenario:\n  name: x\n  workers: [chef, server]\n",
      r"^ConfigError: kitchen/scenario/mine\.yaml, kitchen\.scenario\.scenario: .*; a kitchen file starts with "
      r"`# @package kitchen`"),
-    ("# @package kitchen\nscenario:\n  name: x\n  workers: [chef, server]\n  handof: 2\n",
+    ("scenario", "# @package kitchen\nscenario:\n  name: x\n  workers: [chef, server]\n  handof: 2\n",
      r"^ConfigError: kitchen/scenario/mine\.yaml, (kitchen\.scenario\.)?handof: Key 'handof' not in \S+$"),
-    ("# @package kitchen\nscenario:\n  name: x\n  workers: [chef, server]\nmax_ticks: many\n",
+    ("scenario", "# @package kitchen\nscenario:\n  name: x\n  workers: [chef, server]\nmax_ticks: many\n",
      r"^ConfigError: kitchen/scenario/mine\.yaml, kitchen\.max_ticks: Value 'many' .*(int|Integer)$"),
-], ids=["not-yaml", "no-package-header", "misspelt-key", "wrong-type"])
-def test_a_broken_kitchen_file_is_one_line(tmp_path, text, says):
+    ("orders", "orders:\n  - {dish: burger, arrival: 0}\n",
+     r"^ConfigError: kitchen/orders/mine\.yaml: kitchen\.orders is a list; a kitchen file starts with "
+     r"`# @package kitchen` and writes each of its orders as `- \.\.\.`"),
+    ("scenario", "# @package kitchen\nscenario:\n  name: x\n  workers: chef\n",
+     r"^ConfigError: kitchen/scenario/mine\.yaml, kitchen\.scenario\.workers: expected a list \(\[a, b, \.\.\.\]\), "
+     r"got a single value$"),
+], ids=["not-yaml", "no-package-header", "misspelt-key", "wrong-type", "orders-not-a-list", "workers-not-a-list"])
+def test_a_broken_kitchen_file_is_one_line(tmp_path, group, text, says):
     """A file of one's own kitchen (--config-dir) that is not YAML, lacks its package header, misspells a key or
     holds a value of the wrong type: one line naming the file (and the key), exit 2, no traceback, no output
     folder; the header hint only where the header is what is missing."""
-    (tmp_path / "conf" / "kitchen" / "scenario").mkdir(parents=True)
-    (tmp_path / "conf" / "kitchen" / "scenario" / "mine.yaml").write_text(text)
+    (tmp_path / "conf" / "kitchen" / group).mkdir(parents=True)
+    (tmp_path / "conf" / "kitchen" / group / "mine.yaml").write_text(text)
     result = subprocess.run([sys.executable, "-m", "bpjax.solve", "--config-dir", str(tmp_path / "conf"),
-                             "kitchen/scenario=mine", f"hydra.run.dir={tmp_path / 'run'}"], capture_output=True,
+                             f"kitchen/{group}=mine", f"hydra.run.dir={tmp_path / 'run'}"], capture_output=True,
                             text=True, timeout=120, cwd=REPO, env=clean_env())
     assert result.returncode == 2 and "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()

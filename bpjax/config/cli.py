@@ -144,6 +144,10 @@ def _composing_line(group: str, message: str, details: list[str]) -> str:
     if parts[0] == "kitchen" and len(parts) == 3 and re.match(rf"^kitchen\.{parts[1]}\.{parts[1]}\b", key):
         # without the header the file's own top key lands one level too deep (kitchen.skills.skills)
         text += "; a kitchen file starts with `# @package kitchen` (README: Your own kitchen)"
+    elif parts[0] == "kitchen" and len(parts) == 3 and not key and message == "Cannot merge DictConfig with ListConfig":
+        # kitchen.orders is a list: the header missing, or the entries not written as a list, both read so
+        text = (f"ConfigError: {group}.yaml: kitchen.{parts[1]} is a list; a kitchen file starts with "
+                f"`# @package kitchen` and writes each of its {parts[1]} as `- ...` (README: Your own kitchen)")
     return text
 
 
