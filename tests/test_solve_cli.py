@@ -143,3 +143,15 @@ def test_solve_cli_stops_at_its_state_budget_in_one_line(tmp_path):
     assert lines == ["SolverBudgetExceeded: max_states: the search passed 100 states without an answer; raise "
                      "max_states (null: no limit)"]
     assert not (tmp_path / "run").exists()
+
+
+def test_a_truncated_solve_says_its_schedule_runs_past_the_horizon(tmp_path):
+    """Where nothing finishes within max_ticks the best schedule is still printed whole, said to run past the
+    horizon, and its chart is drawn without a layout warning."""
+    proc = run_solve("kitchen.max_ticks=3", "baselines.episodes=4", run_dir=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    last = max(task["finish"] for task in summary["schedule"])
+    assert summary["truncated"] and last > 3
+    assert f"  the best schedule runs past max_ticks=3, to tick {last}:" in proc.stdout.splitlines()
+    assert "Warning" not in proc.stderr and (tmp_path / "gantt.png").stat().st_size > 0

@@ -55,6 +55,9 @@ def main(cfg: DictConfig, spec, run: Run) -> None:
           + (" -- TRUNCATED: no schedule finishes within max_ticks" if solution.truncated else "")
           + f"; {solution.n_states} states, {solution.seconds:.2f} s")
     print(gantt_text(solution.schedule, workers, solution.optimal_ticks, spec.handoff, spec.task_types))
+    if solution.truncated:  # the horizon does not change which schedule is best: it shows the whole of it
+        print(f"  the best schedule runs past max_ticks={spec.max_ticks}, to tick "
+              f"{max(task.finish for task in solution.schedule)}:")
     for task in solution.schedule:
         print(f"  tick {task.start:>2}: {task.worker:<10} {task.label} (until {task.finish})")
     with run.progress.phase("baselines"):

@@ -72,7 +72,6 @@ def gantt_png(schedule: Sequence[ScheduledTask], workers: Sequence[str], ticks: 
     handles = [plt.Rectangle((0, 0), 1, 1, color=colours[t]) for t in types]
     ax.legend(handles, [f"{letters[t]} = {t}" for t in types], loc="upper left", bbox_to_anchor=(1.01, 1.0),
               fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, bbox_inches="tight")   # grows to fit the outside legend and a long title
     plt.close(fig)
     return path
