@@ -236,3 +236,17 @@ def test_one_generated_player_is_refused():
 
     with pytest.raises(BadSettings, match="^ConfigError: n_players: 1 player"):
         settings_of(compose_config(["n_players=1"], config_name="imitate"), validate)
+
+
+def test_a_forest_fit_on_few_decisions_warns_nothing():
+    """Actions are classes by design: scikit-learn's advice that many classes look like regression, once per
+    fit (hundreds of lines in a small pipeline run), is not shown."""
+    import warnings
+
+    from bpjax.imitation.policies import ForestPolicy
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ForestPolicy(n_estimators=2).fit(np.random.default_rng(0).random((4, 3)), np.ones((4, 5), bool),
+                                         np.arange(4))
+    assert [str(w.message) for w in caught] == []

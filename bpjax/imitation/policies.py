@@ -7,6 +7,7 @@ left, uniform over the legal actions).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -70,7 +71,9 @@ class ForestPolicy:
         else:
             raise ValueError(f"imitation.kind: expected 'forest' or 'boosting', got {self.kind!r}")
         self.n_actions = mask.shape[1]
-        self.model.fit(obs, action)
+        with warnings.catch_warnings():  # actions are classes by design, however few the decisions: no advice
+            warnings.filterwarnings("ignore", message="The number of unique classes is greater than 50%")
+            self.model.fit(obs, action)
         if hasattr(self.model, "n_jobs"):
             self.model.n_jobs = 1  # predictions come one state at a time in simulation: no worker pool
         return self
