@@ -121,3 +121,10 @@ def test_generate_cli(tmp_path):
     assert summary["rounds"] == 12 and Path(summary["traces"]).suffix == ".csv"
     assert read_traces(summary["traces"]).rounds["ticks"].tolist() == pd.read_csv(summary["scores"])["ticks"].tolist()
     assert len(json.loads(Path(summary["players"]).read_text())) == 6
+
+
+def test_two_kinds_of_one_name_are_refused():
+    """players.json and the reports tell kinds apart by name: a second entry with the same kind is an error."""
+    population = [{"kind": "greedy"}, {"kind": "expert", "base": "optimal"}, {"kind": "greedy", "epsilon": 0.5}]
+    with pytest.raises(ConfigError, match=r"^population\[2\]\.kind: 'greedy' is population\[0\]'s kind too"):
+        profiles_from_config(population, spec_for())

@@ -77,11 +77,16 @@ def profiles_from_config(population: Sequence[Mapping[str, Any]], spec: KitchenS
     workers, types = {w.name for w in spec.workers}, set(spec.task_types)
     fields = set(PlayerProfile.__dataclass_fields__) | {"share"}
     out, notes = [], []
+    kinds: dict[Any, int] = {}
     for i, entry in enumerate(population):
         where = f"population[{i}]"
         unknown = set(entry) - fields
         if unknown:
             raise ConfigError(f"{where}.{sorted(unknown)[0]}: unknown field")
+        if entry.get("kind") in kinds:  # players.json and the reports tell kinds apart by name
+            raise ConfigError(f"{where}.kind: {entry['kind']!r} is population[{kinds[entry['kind']]}]'s kind too; "
+                              f"give each kind its own name")
+        kinds.setdefault(entry.get("kind"), i)
         entry = dict(entry)
         share = float(entry.pop("share", 1.0))
         if entry.get("base", "greedy") not in BASES:
