@@ -216,6 +216,8 @@ def test_tip_settings_are_checked_before_serving(tmp_path, inputs):
          r"tip.traces: .*nothing.csv not found"),
         ([f"tip.file={other}", "tip.mode=personalised", f"tip.traces={traces}"],
          r"tip.file: .*other.json, recommended tip 1: worker: 'waiter' is not a worker of this kitchen"),
+        ([f"tip.file={other}", "tip.mode=static"],   # shown as text, but a mined tip must fit the kitchen too
+         r"tip.file: .*other.json, recommended tip 1: worker: 'waiter' is not a worker of this kitchen"),
         ([f"tip.file={no_gain}", "tip.mode=personalised", f"tip.traces={traces}"],
          r"tip.file: .*no_gain.json, recommended tip 1: needs its simulated_gain and simulated_gain_ci"),
         ([f"tip.file={tips}", "tip.mode=personalised", f"tip.traces={practice_traces}"],

@@ -128,7 +128,16 @@ def tip_from_config(cfg: DictConfig, study: KitchenSpec) -> tuple[str | None, ob
     if cfg.tip.file is None:
         raise ConfigError(f"tip.file: tip.mode={mode} needs a tips.json (tip.file=PATH)")
     if mode == "static":
-        return str(load_tip(cfg.tip.file, cfg.tip.rank, study)["text"]), None
+        entry = load_tip(cfg.tip.file, cfg.tip.rank, study)
+        if "kind" in entry:  # a mined tip (not a hand-written text): it must fit this kitchen, as in the other modes
+            from bpjax.tips.candidates import tip_from_json
+
+            try:
+                tip_from_json(entry, study)
+            except ValueError as error:
+                raise ConfigError(f"tip.file: {cfg.tip.file}, recommended tip {cfg.tip.rank}: {error} (was it mined "
+                                  f"in another kitchen than the game's?)") from None
+        return str(entry["text"]), None
     if cfg.tip.traces is None:
         raise ConfigError(f"tip.traces: tip.mode={mode} needs the traces tip.file was mined from "
                           "(tip.traces=PATH: a trace file, or the game's traces folder of an earlier wave)")
