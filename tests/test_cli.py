@@ -290,3 +290,17 @@ def test_a_broken_kitchen_file_is_one_line(tmp_path, group, text, says):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and re.match(says, lines[0]), lines
     assert not (tmp_path / "run").exists()
+
+
+def test_a_group_given_settings_is_one_line(tmp_path):
+    """`population=[{kind: a}]` gives the group settings, not an option's name: Hydra fails on it with a bare
+    TypeError; the command says what the group takes, exit 2, no traceback, no output folder."""
+    result = subprocess.run([sys.executable, "-m", "bpjax.data", "generate", "population=[{kind:a}]",
+                             f"hydra.run.dir={tmp_path / 'run'}"], capture_output=True, text=True, timeout=120,
+                            cwd=REPO, env=clean_env())
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    options = "|".join(sorted(p.stem for p in (CONF / "population").glob("*.yaml")))
+    assert result.stderr.strip().splitlines() == [
+        f"ConfigError: population: a config group takes an option's name (population={options}), not settings; "
+        "set one entry's with population.0.<key>=..., or add your own option file with --config-dir"]
+    assert not (tmp_path / "run").exists()

@@ -85,6 +85,21 @@ def one_line(error: BaseException) -> str:
     return _with_group_hint(text)
 
 
+def group_given_settings(argv: list[str]) -> str | None:
+    """`population=[{kind: a}]`: a config group given settings instead of an option's name, on which Hydra's
+    defaults list fails with a bare TypeError; the line names the group and what it takes (None: no such
+    override in `argv`)."""
+    for override in argv:
+        name, _, value = override.partition("=")
+        if value[:1] in ("[", "{") and (Path(CONF_DIR) / name).is_dir():
+            options = "|".join(sorted(p.stem for p in (Path(CONF_DIR) / name).glob("*.yaml")
+                                      if not p.stem.endswith("_schema")))
+            return (f"ConfigError: {name}: a config group takes an option's name ({name}={options}), not "
+                    f"settings; set one entry's with {name}.0.<key>=..., or add your own option file with "
+                    f"--config-dir")
+    return None
+
+
 def _with_group_hint(text: str) -> str:
     """`kitchen=understaffed` or `scenario=understaffed` where `kitchen/scenario=understaffed` was meant: the
     line asks about the config group whose option the value names (found among conf/'s files), in place of
@@ -290,6 +305,9 @@ def start(task: Callable[[], None], config_name: str | None = None) -> None:
         from omegaconf.errors import OmegaConfBaseException
         from yaml import YAMLError
 
+        given = group_given_settings(sys.argv[1:]) if isinstance(error, TypeError) else None
+        if given and not user_wants_traces:
+            _fail(given, None, EXIT_BAD_SETTINGS)
         if user_wants_traces or not isinstance(error, (HydraException, OmegaConfBaseException, YAMLError)):
             raise
         _fail(yaml_line(error) if isinstance(error, YAMLError) else one_line(error), None, EXIT_BAD_SETTINGS)
