@@ -145,6 +145,7 @@ def test_solve_cli_stops_at_its_state_budget_in_one_line(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 def test_a_truncated_solve_says_its_schedule_runs_past_the_horizon(tmp_path):
     """Where nothing finishes within max_ticks the best schedule is still printed whole, said to run past the
     horizon, and its chart is drawn without a layout warning."""
