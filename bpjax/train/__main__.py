@@ -82,16 +82,25 @@ def split_cpu(devices: int) -> None:
 
 
 def validate(cfg: DictConfig) -> TrainSettings:
+    from hydra.core.hydra_config import HydraConfig
+
     from bpjax.env.config import ConfigError, KitchenSpec
-    from bpjax.train.loop import algorithm_config
+    from bpjax.train.loop import algorithm_config, check_resume_folder, run_record
 
     spec = KitchenSpec.from_dict(cfg.kitchen)
     algo = OmegaConf.to_container(cfg.algo, resolve=True)
-    name, _, n_updates = algorithm_config(algo)
+    name, config, n_updates = algorithm_config(algo)
     seeds = [int(cfg.seed) + i for i in range(int(cfg.n_seeds))]
     if seeds[-1] > MAX_SEED:
         raise ConfigError(f"seed: seeds {seeds[0]}..{seeds[-1]} go beyond {MAX_SEED} (seeds are uint32)")
     kitchens = kitchen_population(cfg) if int(cfg.n_kitchens) > 1 else None
+    out = Path(HydraConfig.get().runtime.output_dir) if HydraConfig.initialized() else None
+    if cfg.resume and out is not None and any(p.name.isdigit() for p in (out / "checkpoints").glob("*")):
+        # other settings are refused here, in one line before any work, not once training has begun
+        record = run_record(name, config, seeds, n_updates, None, spec.to_dict())
+        if kitchens is not None:
+            record["kitchens"] = [seed for seed, _ in kitchens]
+        check_resume_folder(out, record)
     return TrainSettings(spec, algo, name, n_updates, seeds, kitchens)
 
 

@@ -180,6 +180,18 @@ def _short(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+def check_resume_folder(out_dir: Path, record: Mapping[str, Any]) -> None:
+    """:func:`check_resume` against the folder's run.json (runs from before run.json resume unchecked);
+    ConfigError naming run.json where it cannot be read."""
+    if not (out_dir / RUN_FILE).exists():
+        return
+    try:
+        saved = json.loads((out_dir / RUN_FILE).read_text())
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"resume: {out_dir / RUN_FILE} cannot be read ({error})") from None
+    check_resume(saved, record, out_dir)
+
+
 def check_resume(saved: Mapping[str, Any], now: Mapping[str, Any], where: Path) -> None:
     """Refuse (ConfigError, one line) to resume a run with other settings than it was trained with, or with
     fewer updates than it was set to."""
@@ -344,12 +356,7 @@ def _checkpoints(out_dir: Path | None, resume: bool, record: dict) -> tuple[Any,
                                     options=ocp.CheckpointManagerOptions(max_to_keep=2, create=True))
     done, rows = 0, []
     if resume and manager.latest_step() is not None:
-        if (out_dir / RUN_FILE).exists():  # runs from before run.json resume unchecked
-            try:
-                saved = json.loads((out_dir / RUN_FILE).read_text())
-            except (OSError, ValueError) as error:
-                raise ConfigError(f"resume: {out_dir / RUN_FILE} cannot be read ({error})") from None
-            check_resume(saved, record, out_dir)
+        check_resume_folder(out_dir, record)
         done = int(manager.latest_step())
         rows = _read_history(out_dir / METRICS_FILE, done)
     _write_json(out_dir / RUN_FILE, record)
