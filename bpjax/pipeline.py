@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -100,9 +99,7 @@ def main(cfg: DictConfig, settings: PipelineSettings, run: Run) -> None:
     from bpjax.tips.report import console_lines, tips_json, write_json, write_report
 
     out, spec = run.out, settings.spec
-    for note in settings.notes:
-        print(f"note: {note}", file=sys.stderr)
-        log.info("note: %s", note)
+    run.note(settings.notes)
     if settings.traces is None:
         population = OmegaConf.to_container(cfg.population, resolve=True)
         for note in profiles_from_config(population, spec, cfg.strict_population)[1]:

@@ -57,6 +57,12 @@ class Run:
     out: Path             # the output folder (Hydra's run or job directory)
     progress: Progress    # phases and bars on stderr, off with progress=false
 
+    def note(self, notes: list[str]) -> None:
+        """Notes said before the work (settings left unused, flaws dropped): each on stderr and in the job log."""
+        for note in notes:
+            print(f"note: {note}", file=sys.stderr)
+            logging.getLogger(f"bpjax.{self.name.replace(' ', '.')}").info("note: %s", note)
+
 
 def one_line(error: BaseException) -> str:
     """``Type: message`` on one line; OmegaConf / Hydra errors as ``key: what is wrong``."""

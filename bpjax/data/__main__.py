@@ -47,8 +47,7 @@ def generate(cfg: DictConfig, settings: GenerateSettings, run: Run) -> None:
     from bpjax.data.traces import read_traces, write_traces
 
     out = run.out
-    for note in settings.notes:
-        print(f"note: {note}", file=sys.stderr)
+    run.note(settings.notes)
     with run.progress.phase(f"{cfg.n_players} players x {cfg.rounds} rounds"):
         frame, truth = generate_population(settings.spec, settings.population, cfg.n_players, cfg.rounds, cfg.seed)
     path = write_traces(frame, out / f"traces.{cfg.format}")

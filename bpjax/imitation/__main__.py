@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
-import sys
 import time
 import typing
 from dataclasses import dataclass
@@ -26,8 +24,6 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from bpjax.config.cli import Run, command
-
-log = logging.getLogger("bpjax.imitation")
 
 
 @dataclass
@@ -147,9 +143,7 @@ def main(cfg: DictConfig, settings: ImitateSettings, run: Run) -> None:
 
     spec, traces, truth, chosen, policy = (settings.spec, settings.traces, settings.truth, settings.chosen,
                                            settings.policy)
-    for note in settings.notes:
-        print(f"note: {note}", file=sys.stderr)
-        log.info("note: %s", note)
+    run.note(settings.notes)
     if traces is None:
         with run.progress.phase(f"{cfg.n_players} players x {cfg.rounds} rounds"):
             frame, truth = generate_population(spec, settings.population, cfg.n_players, cfg.rounds, cfg.seed)

@@ -8,7 +8,6 @@ paired differences from the static arm, and the seconds per part of the run.
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,8 +58,7 @@ def main(cfg: DictConfig, plan: StudyPlan, run: Run) -> None:
     from bpjax.study.experiment import run_study
     from bpjax.study.report import write_study
 
-    for note in plan.notes:
-        print(f"note: {note}", file=sys.stderr)
+    run.note(plan.notes)
     log_phase = _phases(run)
     result = run_study(plan.blocks, plan.population, plan.settings, progress=log_phase)
     log_phase(None)
